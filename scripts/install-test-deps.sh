@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the Debian packages the tests use as real, independent peers and references.
+# Idempotent; needs root (or sudo) on Debian 12.
+set -eu
+PKGS="xenstore-utils python3-pyxs xen-utils-4.17 fio chromium procps"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing Debian packages:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError, type Command } from './command';
+
+const commandsDir = path.join(__dirname, 'commands');
+
+function commandNames(): string[] {
+  return fs
+    .readdirSync(commandsDir)
+    .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.map'))
+    .map((f) => f.replace(/\.(js|ts)$/, ''))
+    .sort();
+}
+
+function loadCommand(name: string): Command | undefined {
+  if (!/^[a-z][a-z-]*$/.test(name) || !commandNames().includes(name)) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require(path.join(commandsDir, name)) as { command: Command }).command;
+}
+
+function topUsage(): string {
+  const lines = commandNames().map((n) => `  ${n.padEnd(10)} ${loadCommand(n)?.summary ?? ''}`);
+  return `usage: xenblkd <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n'xenblkd <command> --help' for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(topUsage() + '\n');
+    return name ? 0 : 2;
+  }
+  const command = loadCommand(name);
+  if (!command) throw new UserError(`unknown command '${name}' (see 'xenblkd --help')`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.usage.trimEnd() + '\n');
+    return 0;
+  }
+  return command.run(rest);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof UserError) {
+        process.stderr.write(`xenblkd: ${err.message}\n`);
+        process.exitCode = err.exitCode;
+      } else {
+        process.stderr.write(`xenblkd: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+        process.exitCode = 70;
+      }
+    },
+  );
+}
