@@ -1,0 +1,90 @@
+import { assign, fromCallback, setup } from 'xstate';
+import { MemoryEventStore } from '../../src/store/memory-store';
+import { PersistentActor, type TransitionRecord } from '../../src/store/persistent-actor';
+
+function makeMachine(log: string[]) {
+  return setup({
+    types: { input: {} as { name: string }, context: {} as { name: string; count: number } },
+    actors: {
+      link: fromCallback<{ type: 'noop' }, { name: string; count: number }>(({ input }) => {
+        log.push(`link start ${input.name} ${input.count}`);
+        return () => log.push(`link stop ${input.name}`);
+      }),
+    },
+    actions: { shout: () => log.push('shout') },
+  }).createMachine({
+    id: 'toy',
+    context: ({ input }) => ({ name: input.name, count: 0 }),
+    initial: 'idle',
+    states: {
+      idle: { on: { go: { target: 'linked', actions: [assign({ count: ({ context }) => context.count + 1 }), 'shout'] } } },
+      linked: {
+        invoke: { src: 'link', input: ({ context }) => context },
+        on: { stop: 'idle' },
+      },
+    },
+  });
+}
+
+describe('PersistentActor', () => {
+  it('persists each event before applying it and reports the transition', async () => {
+    const store = new MemoryEventStore(() => 42);
+    const log: string[] = [];
+    const seen: TransitionRecord[] = [];
+    const pa = await PersistentActor.create({ store, stream: 'dev/1', machine: makeMachine(log), onTransition: (t) => seen.push(t) }, { name: 'disk' });
+    await pa.dispatch({ type: 'go' });
+    expect((await store.read('dev/1')).map((e) => [e.type, e.data])).toEqual([
+      ['xenblkd.created', { name: 'disk' }],
+      ['go', {}],
+    ]);
+    expect(seen).toEqual([{ stream: 'dev/1', version: 2, at: expect.any(Number), event: { type: 'go' }, from: 'idle', to: 'linked' }]);
+    expect(log).toEqual(['shout', 'link start disk 1']);
+    await pa.stop();
+  });
+
+  it('comes back in the same state, restarting the invocation without re-running actions', async () => {
+    const store = new MemoryEventStore();
+    const log: string[] = [];
+    const machine = makeMachine(log);
+    const first = await PersistentActor.create({ store, stream: 'dev/1', machine }, { name: 'disk' });
+    await first.dispatch({ type: 'go' });
+    await first.dispatch({ type: 'stop' });
+    await first.dispatch({ type: 'go' });
+    await first.stop();
+    log.length = 0;
+
+    const again = await PersistentActor.recover({ store, stream: 'dev/1', machine });
+    expect(again.getSnapshot().value).toBe('linked');
+    expect(again.getSnapshot().context).toEqual({ name: 'disk', count: 2 });
+    expect(log).toEqual(['link start disk 2']);
+    await again.dispatch({ type: 'stop' });
+    expect(log).toEqual(['link start disk 2', 'link stop disk']);
+    expect(again.streamVersion).toBe(5);
+    await again.stop();
+  });
+
+  it('snapshots and compacts, and recovers from snapshot plus later events', async () => {
+    const store = new MemoryEventStore();
+    const machine = makeMachine([]);
+    const pa = await PersistentActor.create({ store, stream: 's', machine, snapshotEvery: 4 }, { name: 'x' });
+    for (const type of ['go', 'stop', 'go', 'stop', 'go']) await pa.dispatch({ type });
+    await pa.stop();
+    const snap = await store.loadSnapshot('s');
+    expect(snap?.version).toBe(4);
+    expect((await store.read('s')).map((e) => e.metadata.streamVersion)).toEqual([5, 6]);
+    const again = await PersistentActor.recover({ store, stream: 's', machine });
+    expect(again.getSnapshot().value).toBe('linked');
+    expect(again.getSnapshot().context.count).toBe(3);
+    await again.stop();
+  });
+
+  it('applies dispatched events in order even when dispatched together', async () => {
+    const store = new MemoryEventStore();
+    const pa = await PersistentActor.create({ store, stream: 's', machine: makeMachine([]) }, { name: 'x' });
+    await Promise.all(['go', 'stop', 'go'].map((type) => pa.dispatch({ type })));
+    expect(pa.getSnapshot().value).toBe('linked');
+    expect((await store.read('s')).map((e) => e.type)).toEqual(['xenblkd.created', 'go', 'stop', 'go']);
+    await pa.destroy();
+    expect(await store.streams()).toEqual([]);
+  });
+});
