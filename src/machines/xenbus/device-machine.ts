@@ -38,6 +38,8 @@ export interface XenbusDeviceContext<TConfig, TRealized, TConnection> {
   readonly realized: TRealized | null;
   /** The state this backend last set or adopted (QEMU's xendev->backend_state). */
   readonly backendState: XenbusState;
+  /** The state last handed to writeBackendState, or adopted from xenstore; a write is due when it differs. */
+  readonly publishedState: XenbusState;
   /** The backend `state` value last read from xenstore. */
   readonly observedBackendState: XenbusState;
   readonly online: boolean;
@@ -188,6 +190,7 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
       wasClosing: ({ context }) => context.backendState === XenbusState.Closing,
       wasClosed: ({ context }) => context.backendState === XenbusState.Closed,
       isRealized: ({ context }) => context.realized !== null,
+      stateUnpublished: ({ context }) => context.backendState !== context.publishedState,
     },
     actions: {
       recordBackend: assign(({ event }) =>
@@ -207,6 +210,11 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
       }),
       dropConnection: assign({ connection: null }),
       setBackendState: assign((_, params: { state: XenbusState }) => ({ backendState: params.state })),
+      // The toolstack wrote this state itself: hold it without writing it back.
+      adoptBackendState: assign(({ event }) =>
+        event.type === 'backend.changed' ? { backendState: event.state, publishedState: event.state } : {},
+      ),
+      markPublished: assign(({ context }) => ({ publishedState: context.backendState })),
       recordFailure: assign(({ event }) => {
         switch (event.type) {
           case 'realize.failed':
@@ -243,6 +251,7 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
         config: config.ok ? config.value : null,
         realized: null,
         backendState: XenbusState.Initialising,
+        publishedState: XenbusState.Initialising,
         observedBackendState: XenbusState.Initialising,
         online: true,
         frontendState: null,
@@ -265,9 +274,9 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
               // Fallbacks for every lifecycle state that has no more specific rule.
               'backend.changed': [
                 { guard: 'shouldDestroy', target: ref('destroying'), actions: 'recordBackend' },
-                { guard: 'shouldCloseUnattended', target: '.closed', actions: 'recordBackend' },
-                { guard: 'toolstackSetClosing', target: '.closing', actions: 'recordBackend' },
-                { guard: 'toolstackSetClosed', target: '.closed', actions: 'recordBackend' },
+                { guard: 'shouldCloseUnattended', target: '.closed', actions: ['recordBackend', 'adoptBackendState'] },
+                { guard: 'toolstackSetClosing', target: '.closing', actions: ['recordBackend', 'adoptBackendState'] },
+                { guard: 'toolstackSetClosed', target: '.closed', actions: ['recordBackend', 'adoptBackendState'] },
                 { guard: 'backendReopens', target: '.initWait', actions: 'recordBackend' },
                 { actions: 'recordBackend' },
               ],
@@ -296,7 +305,6 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
               },
               initWait: {
                 entry: { type: 'setBackendState', params: { state: XenbusState.InitWait } },
-                invoke: { src: 'writeBackendState', input: ({ context }) => ({ identity: context.identity, state: XenbusState.InitWait }) },
                 on: {
                   'frontend.changed': [
                     { guard: 'frontendConnects', target: 'attached', actions: ['recordFrontend', 'takeConnection'] },
@@ -324,9 +332,9 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
                 on: {
                   'backend.changed': [
                     { guard: 'shouldDestroy', target: ref('destroying'), actions: 'recordBackend' },
-                    { guard: 'shouldCloseUnattended', target: 'closed', actions: 'recordBackend' },
-                    { guard: 'toolstackSetClosing', target: '.closing', actions: 'recordBackend' },
-                    { guard: 'toolstackSetClosed', target: 'closed', actions: 'recordBackend' },
+                    { guard: 'shouldCloseUnattended', target: 'closed', actions: ['recordBackend', 'adoptBackendState'] },
+                    { guard: 'toolstackSetClosing', target: '.closing', actions: ['recordBackend', 'adoptBackendState'] },
+                    { guard: 'toolstackSetClosed', target: 'closed', actions: ['recordBackend', 'adoptBackendState'] },
                     { actions: 'recordBackend' },
                   ],
                 },
@@ -355,10 +363,6 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
                   },
                   connected: {
                     entry: { type: 'setBackendState', params: { state: XenbusState.Connected } },
-                    invoke: {
-                      src: 'writeBackendState',
-                      input: ({ context }) => ({ identity: context.identity, state: XenbusState.Connected }),
-                    },
                     on: {
                       // After a restart the connection actor reports ready again: nothing to do.
                       'connection.ready': {},
@@ -373,10 +377,6 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
                   closing: {
                     // Closing with the ring still served: the frontend may have requests in flight.
                     entry: { type: 'setBackendState', params: { state: XenbusState.Closing } },
-                    invoke: {
-                      src: 'writeBackendState',
-                      input: ({ context }) => ({ identity: context.identity, state: XenbusState.Closing }),
-                    },
                     on: {
                       'connection.ready': {},
                       'connection.failed': { target: ref('active.lifecycle.closing'), actions: 'recordFailure' },
@@ -409,7 +409,6 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
               },
               closing: {
                 entry: { type: 'setBackendState', params: { state: XenbusState.Closing } },
-                invoke: { src: 'writeBackendState', input: ({ context }) => ({ identity: context.identity, state: XenbusState.Closing }) },
                 on: {
                   'frontend.changed': [
                     { guard: 'frontendConnects', target: 'attached', actions: ['recordFrontend', 'takeConnection'] },
@@ -421,7 +420,6 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
               },
               closed: {
                 entry: { type: 'setBackendState', params: { state: XenbusState.Closed } },
-                invoke: { src: 'writeBackendState', input: ({ context }) => ({ identity: context.identity, state: XenbusState.Closed }) },
                 on: {
                   'frontend.changed': [
                     { guard: 'frontendReopens', target: 'initWait', actions: 'recordFrontend' },
@@ -444,6 +442,24 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
                     { guard: 'shouldDestroyFailed', target: ref('destroying'), actions: 'recordBackend' },
                     { actions: 'recordBackend' },
                   ],
+                },
+              },
+            },
+          },
+          // Writes the backend state whenever the one this backend holds changes, and only then
+          // (QEMU's xen_device_backend_set_state). A restored machine rewrites the last one,
+          // which the writer skips when xenstore already holds it.
+          stateWriter: {
+            initial: 'idle',
+            states: {
+              idle: {
+                always: { guard: 'stateUnpublished', target: 'writing', actions: 'markPublished' },
+              },
+              writing: {
+                always: { guard: 'stateUnpublished', target: 'writing', reenter: true, actions: 'markPublished' },
+                invoke: {
+                  src: 'writeBackendState',
+                  input: ({ context }) => ({ identity: context.identity, state: context.backendState }),
                 },
               },
             },
