@@ -7,6 +7,7 @@ import {
   xenbusStateName,
 } from '../../src/machines/xenbus/state';
 import { parseOptionalFlag, parseUnsigned, quote } from '../../src/machines/parsed';
+import { backendChanged, frontendChanged } from '../../src/machines/xenbus/device-events';
 
 describe('parseXenbusState', () => {
   it.each([
@@ -85,5 +86,14 @@ describe('value parsing helpers', () => {
     expect(quoted.startsWith("'a?b")).toBe(true);
     expect(quoted.length).toBeLessThan(50);
     expect(quoted).not.toContain('\n');
+  });
+});
+
+describe('observation events from raw xenstore text', () => {
+  it('builds backend.changed and frontend.changed as a watch handler would', () => {
+    
+    expect(backendChanged('5', '0')).toEqual({ type: 'backend.changed', state: XenbusState.Closing, online: false });
+    expect(backendChanged(undefined, undefined)).toEqual({ type: 'backend.changed', state: XenbusState.Unknown, online: false });
+    expect(frontendChanged('3', { 'ring-ref': '8' })).toEqual({ type: 'frontend.changed', state: XenbusState.Initialised, keys: { 'ring-ref': '8' } });
   });
 });

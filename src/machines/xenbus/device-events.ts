@@ -1,7 +1,7 @@
 // Everything a xenbus device machine can receive: xenstore observations (values already read and
 // parsed by the effects layer), effect outcomes, and requests. All plain serializable objects.
 import type { XenstoreRecord } from '../parsed';
-import type { XenbusState } from './state';
+import { observeOnline, observeXenbusState, type XenbusState } from './state';
 
 /** The backend's `state` and `online` as read after a watch fired (or on resync). */
 export interface BackendChanged {
@@ -18,6 +18,16 @@ export interface FrontendChanged {
   readonly type: 'frontend.changed';
   readonly state: XenbusState;
   readonly keys: XenstoreRecord;
+}
+
+/** The event for a backend watch firing, from the raw `state` and `online` texts (absent: undefined). */
+export function backendChanged(stateText: string | undefined, onlineText: string | undefined): BackendChanged {
+  return { type: 'backend.changed', state: observeXenbusState(stateText), online: observeOnline(onlineText) };
+}
+
+/** The event for a frontend watch firing, from the raw `state` text and the keys read with it. */
+export function frontendChanged(stateText: string | undefined, keys: XenstoreRecord): FrontendChanged {
+  return { type: 'frontend.changed', state: observeXenbusState(stateText), keys };
 }
 
 export type XenbusDeviceEvent<TRealized> =

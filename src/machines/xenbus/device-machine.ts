@@ -2,7 +2,7 @@
 // the frontend state as observed, and the rules that move between them. A device policy (the
 // block device) supplies the pure parts that differ per device class; the effects layer
 // supplies every named actor. Pure: no I/O, clocks or randomness.
-import { assign, fromCallback, setup, type ActorRefFrom, type EventObject, type SnapshotFrom } from 'xstate';
+import { assign, fromCallback, setup, type EventObject } from 'xstate';
 import type { Parsed, XenstoreRecord } from '../parsed';
 import type { DeviceError, DeviceErrorSource, XenbusDeviceEvent } from './device-events';
 import type { DeviceIdentity } from './identity';
@@ -514,4 +514,3 @@ export function createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnec
 export type XenbusDeviceMachine<TSettings, TConfig, TRealized, TConnection> = ReturnType<
   typeof createXenbusDeviceMachine<TSettings, TConfig, TRealized, TConnection>
 >;
-export type { ActorRefFrom, SnapshotFrom };

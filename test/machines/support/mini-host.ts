@@ -10,6 +10,7 @@ import { blockDeviceMachine, type BlockDeviceEvent, type BlockRealized } from '.
 import { backendKeysForRealize, frontendKeysForRealize, type ImageInfo } from '../../../src/machines/block/realize-keys';
 import { frontendMachine, type FrontendSettings, type RingInput } from '../../../src/machines/frontend/frontend-machine';
 import type { XenbusDeviceInput } from '../../../src/machines/xenbus/device-machine';
+import { backendChanged, frontendChanged } from '../../../src/machines/xenbus/device-events';
 import { deviceIdentity, deviceKey, parseBackendWatchPath, type DeviceIdentity } from '../../../src/machines/xenbus/identity';
 import { deviceOptions, xenbusRealizeKeys } from '../../../src/machines/xenbus/realize-keys';
 import { observeOnline, observeXenbusState, type XenbusState } from '../../../src/machines/xenbus/state';
@@ -333,18 +334,11 @@ export class MiniDaemon {
     const unwatch = [
       this.xs.watch(identity.backendPath, (path) => {
         if (path !== identity.backendPath && !path.endsWith('/state') && !path.endsWith('/online')) return;
-        actor.send({
-          type: 'backend.changed',
-          state: observeXenbusState(this.xs.read(`${identity.backendPath}/state`)),
-          online: observeOnline(this.xs.read(`${identity.backendPath}/online`)),
-        });
+        actor.send(backendChanged(this.xs.read(`${identity.backendPath}/state`), this.xs.read(`${identity.backendPath}/online`)));
       }),
       this.xs.watch(`${identity.frontendPath}/state`, () => {
-        actor.send({
-          type: 'frontend.changed',
-          state: observeXenbusState(this.xs.read(`${identity.frontendPath}/state`)),
-          keys: this.xs.readKeys(identity.frontendPath, connectKeyNames(DEFAULT_BLOCK_BACKEND_SETTINGS.maxRingPageOrder)),
-        });
+        const keys = this.xs.readKeys(identity.frontendPath, connectKeyNames(DEFAULT_BLOCK_BACKEND_SETTINGS.maxRingPageOrder));
+        actor.send(frontendChanged(this.xs.read(`${identity.frontendPath}/state`), keys));
       }),
     ];
     actor.subscribe({
