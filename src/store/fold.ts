@@ -29,24 +29,33 @@ export class FoldError extends Error {
   }
 }
 
+/** A persisted snapshot with the input it was created from (restoring needs both). */
+export interface FoldBase {
+  readonly persisted: unknown;
+  readonly input: unknown;
+}
+
 /**
  * Folds events onto a persisted snapshot (or onto the machine's initial state for the input in the
- * stream's CREATED event) and returns the persisted snapshot of the result.
+ * stream's CREATED event) and returns the persisted snapshot of the result with that input.
  */
 export function foldEvents(
   machine: AnyStateMachine,
   stream: string,
-  base: unknown | undefined,
+  base: FoldBase | undefined,
   events: readonly StoredEvent[],
-): unknown {
+): FoldBase {
   let snapshot;
   let rest = events;
+  let input: unknown;
   if (base !== undefined) {
-    snapshot = createActor(machine, { snapshot: base as never }).getSnapshot();
+    input = base.input;
+    snapshot = createActor(machine, { snapshot: base.persisted as never, input: input as never }).getSnapshot();
   } else {
     const created = events[0];
     if (!created || created.type !== CREATED) throw new FoldError(stream, created?.metadata.streamVersion ?? 0, new Error(`stream does not start with ${CREATED}`));
-    [snapshot] = initialTransition(machine, created.data as never);
+    input = created.data;
+    [snapshot] = initialTransition(machine, input as never);
     rest = events.slice(1);
   }
   for (const e of rest) {
@@ -56,5 +65,5 @@ export function foldEvents(
       throw new FoldError(stream, e.metadata.streamVersion, err);
     }
   }
-  return machine.getPersistedSnapshot(snapshot);
+  return { persisted: machine.getPersistedSnapshot(snapshot), input };
 }

@@ -1,8 +1,12 @@
-// An XState actor whose every input event is appended to its stream before it is applied, with
-// periodic snapshots, and which comes back from its stream after a restart.
-import { type AnyActorRef, type AnyStateMachine, createActor } from 'xstate';
-import type { Clock, EventStore } from './events';
-import { CREATED, type MachineEvent, foldEvents, toStoredData } from './fold';
+// An XState actor whose every processed event is appended to its stream, in order, with periodic
+// snapshots, and which comes back from its stream after a restart. Events come from outside
+// (send) and from the actor's own effects (sendBack); both are seen through inspection, after
+// they were applied. A crash between applying and persisting loses at most the tail of the
+// stream; the restored machine is then a step behind and its restarted (idempotent) effects
+// bring it forward again.
+import { type AnyActorRef, type AnyStateMachine, type InspectionEvent, createActor } from 'xstate';
+import type { Clock, EventStore, NewEvent } from './events';
+import { CREATED, type FoldBase, type MachineEvent, foldEvents, toStoredData } from './fold';
 
 export interface TransitionRecord {
   readonly stream: string;
@@ -21,40 +25,47 @@ export interface PersistentActorOptions<M extends AnyStateMachine> {
   /** Snapshot (and compact) after this many events. Default 64. */
   snapshotEvery?: number;
   onTransition?: (t: TransitionRecord) => void;
-  /** Called when the store refuses an event; the event is applied all the same. */
-  onStoreError?: (err: unknown, event: MachineEvent) => void;
+  /** Called when the store refuses a write; the actor goes on. */
+  onStoreError?: (err: unknown) => void;
 }
 
+type Write = { kind: 'event'; event: NewEvent; version: number } | { kind: 'snapshot'; version: number; state: unknown };
+
 export class PersistentActor<M extends AnyStateMachine> {
+  private actor!: AnyActorRef;
   private version: number;
-  private snapshotVersion: number;
-  private tail: Promise<void> = Promise.resolve();
+  private sinceSnapshot = 0;
+  private lastValue: unknown;
+  private writes: Write[] = [];
+  private writing: Promise<void> | null = null;
   private stopped = false;
+  private input: unknown;
 
   private constructor(
     private readonly opts: PersistentActorOptions<M>,
-    readonly actor: AnyActorRef,
     version: number,
-    snapshotVersion: number,
   ) {
     this.version = version;
-    this.snapshotVersion = snapshotVersion;
   }
 
   get stream(): string {
     return this.opts.stream;
   }
 
+  /** The version of the last event applied (persisted or about to be). */
   get streamVersion(): number {
     return this.version;
+  }
+
+  get ref(): AnyActorRef {
+    return this.actor;
   }
 
   /** Starts a new stream whose CREATED event holds the machine's input. */
   static async create<M extends AnyStateMachine>(opts: PersistentActorOptions<M>, input: unknown): Promise<PersistentActor<M>> {
     const version = await opts.store.append(opts.stream, [{ type: CREATED, data: input }], 'no_stream');
-    const actor = createActor(opts.machine as AnyStateMachine, { input: input as never });
-    const pa = new PersistentActor(opts, actor, version, 0);
-    actor.start();
+    const pa = new PersistentActor(opts, version);
+    pa.start({ input });
     return pa;
   }
 
@@ -63,59 +74,93 @@ export class PersistentActor<M extends AnyStateMachine> {
     const snap = await opts.store.loadSnapshot(opts.stream);
     const events = await opts.store.read(opts.stream, snap?.version ?? 0);
     const version = await opts.store.version(opts.stream);
-    const persisted = foldEvents(opts.machine, opts.stream, snap?.state, events);
-    const actor = createActor(opts.machine as AnyStateMachine, { snapshot: persisted as never });
-    const pa = new PersistentActor(opts, actor, version, snap?.version ?? 0);
-    actor.start();
+    const { persisted, input } = foldEvents(opts.machine, opts.stream, snap?.state as FoldBase | undefined, events);
+    const pa = new PersistentActor(opts, version);
+    pa.sinceSnapshot = events.length;
+    pa.start({ snapshot: persisted, input });
     return pa;
+  }
+
+  private start(options: { input?: unknown; snapshot?: unknown }): void {
+    this.input = options.input;
+    this.actor = createActor(this.opts.machine as AnyStateMachine, {
+      ...(options as object),
+      inspect: (ev: InspectionEvent) => this.inspect(ev),
+    });
+    this.lastValue = this.actor.getSnapshot().value;
+    this.actor.start();
+  }
+
+  private inspect(ev: InspectionEvent): void {
+    if (ev.type !== '@xstate.snapshot' || ev.actorRef !== this.actor || this.stopped) return;
+    const event = ev.event as MachineEvent;
+    if (event.type.startsWith('xstate.')) return;
+    const to = (ev.snapshot as unknown as { value: unknown }).value;
+    this.version += 1;
+    this.enqueue({ kind: 'event', event: toStoredData(event), version: this.version });
+    const from = this.lastValue;
+    this.lastValue = to;
+    this.opts.onTransition?.({ stream: this.opts.stream, version: this.version, at: (this.opts.clock ?? Date.now)(), event, from, to });
+    this.sinceSnapshot += 1;
+    if (this.sinceSnapshot >= (this.opts.snapshotEvery ?? 64)) {
+      this.sinceSnapshot = 0;
+      const base: FoldBase = { persisted: this.actor.getPersistedSnapshot(), input: this.input };
+      this.enqueue({ kind: 'snapshot', version: this.version, state: base });
+    }
   }
 
   getSnapshot(): ReturnType<AnyActorRef['getSnapshot']> {
     return this.actor.getSnapshot();
   }
 
-  /** Persists then applies; events of one actor are applied in the order dispatched. */
-  dispatch(event: MachineEvent): Promise<void> {
-    const run = () => this.apply(event);
-    this.tail = this.tail.then(run, run);
-    return this.tail;
+  send(event: MachineEvent): void {
+    if (!this.stopped) this.actor.send(event);
   }
 
-  private async apply(event: MachineEvent): Promise<void> {
-    if (this.stopped) return;
+  private enqueue(w: Write): void {
+    this.writes.push(w);
+    if (!this.writing) this.writing = this.drain();
+  }
+
+  private async drain(): Promise<void> {
     const { store, stream } = this.opts;
-    const { type, data } = toStoredData(event);
-    try {
-      this.version = await store.append(stream, [{ type, data }], this.version);
-    } catch (err) {
-      this.opts.onStoreError?.(err, event);
-      this.version = await store.version(stream).catch(() => this.version);
+    while (this.writes.length > 0) {
+      const batch = this.writes;
+      this.writes = [];
+      // Consecutive events go out as one append.
+      for (let i = 0; i < batch.length; ) {
+        const w = batch[i];
+        try {
+          if (w.kind === 'snapshot') {
+            await store.saveSnapshot(stream, w.version, w.state);
+            await store.compact(stream, w.version);
+            i += 1;
+          } else {
+            let j = i;
+            const events: NewEvent[] = [];
+            while (j < batch.length && batch[j].kind === 'event') events.push((batch[j++] as { event: NewEvent }).event);
+            await store.append(stream, events, w.version - 1);
+            i = j;
+          }
+        } catch (err) {
+          this.opts.onStoreError?.(err);
+          i += 1;
+        }
+      }
     }
-    if (this.stopped) return;
-    const from = this.actor.getSnapshot().value;
-    this.actor.send(event);
-    const to = this.actor.getSnapshot().value;
-    this.opts.onTransition?.({ stream, version: this.version, at: (this.opts.clock ?? Date.now)(), event, from, to });
-    if (this.version - this.snapshotVersion >= (this.opts.snapshotEvery ?? 64)) await this.snapshot();
+    this.writing = null;
   }
 
-  async snapshot(): Promise<void> {
-    const version = this.version;
-    const state = this.actor.getPersistedSnapshot();
-    try {
-      await this.opts.store.saveSnapshot(this.opts.stream, version, state);
-      await this.opts.store.compact(this.opts.stream, version);
-      this.snapshotVersion = version;
-    } catch (err) {
-      this.opts.onStoreError?.(err, { type: 'xenblkd.snapshot' });
-    }
+  /** Resolves once every event applied so far is in the store. */
+  async flushed(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
-  /** Stops the actor (its invocations are stopped); the stream stays for the next start. */
+  /** Stops the actor (its invocations stop); the stream stays for the next start. */
   async stop(): Promise<void> {
-    await this.tail;
     this.stopped = true;
     this.actor.stop();
+    await this.flushed();
   }
 
   /** Stops and forgets: the entity is gone. */

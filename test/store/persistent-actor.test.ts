@@ -27,12 +27,36 @@ function makeMachine(log: string[]) {
 }
 
 describe('PersistentActor', () => {
+  it("persists the events an actor's own effects send back", async () => {
+    const store = new MemoryEventStore();
+    const machine = setup({
+      actors: {
+        work: fromCallback(({ sendBack }) => {
+          sendBack({ type: 'worked', result: 7 });
+        }),
+      },
+    }).createMachine({
+      id: 'w',
+      initial: 'busy',
+      states: { busy: { invoke: { src: 'work' }, on: { worked: 'done' } }, done: {} },
+    });
+    const pa = await PersistentActor.create({ store, stream: 'w', machine }, {});
+    await pa.flushed();
+    expect(pa.getSnapshot().value).toBe('done');
+    expect((await store.read('w')).map((e) => [e.type, e.data])).toEqual([
+      ['xenblkd.created', {}],
+      ['worked', { result: 7 }],
+    ]);
+    await pa.stop();
+  });
+
   it('persists each event before applying it and reports the transition', async () => {
     const store = new MemoryEventStore(() => 42);
     const log: string[] = [];
     const seen: TransitionRecord[] = [];
     const pa = await PersistentActor.create({ store, stream: 'dev/1', machine: makeMachine(log), onTransition: (t) => seen.push(t) }, { name: 'disk' });
-    await pa.dispatch({ type: 'go' });
+    pa.send({ type: 'go' });
+    await pa.flushed();
     expect((await store.read('dev/1')).map((e) => [e.type, e.data])).toEqual([
       ['xenblkd.created', { name: 'disk' }],
       ['go', {}],
@@ -47,9 +71,9 @@ describe('PersistentActor', () => {
     const log: string[] = [];
     const machine = makeMachine(log);
     const first = await PersistentActor.create({ store, stream: 'dev/1', machine }, { name: 'disk' });
-    await first.dispatch({ type: 'go' });
-    await first.dispatch({ type: 'stop' });
-    await first.dispatch({ type: 'go' });
+    first.send({ type: 'go' });
+    first.send({ type: 'stop' });
+    first.send({ type: 'go' });
     await first.stop();
     log.length = 0;
 
@@ -57,7 +81,7 @@ describe('PersistentActor', () => {
     expect(again.getSnapshot().value).toBe('linked');
     expect(again.getSnapshot().context).toEqual({ name: 'disk', count: 2 });
     expect(log).toEqual(['link start disk 2']);
-    await again.dispatch({ type: 'stop' });
+    again.send({ type: 'stop' });
     expect(log).toEqual(['link start disk 2', 'link stop disk']);
     expect(again.streamVersion).toBe(5);
     await again.stop();
@@ -67,21 +91,22 @@ describe('PersistentActor', () => {
     const store = new MemoryEventStore();
     const machine = makeMachine([]);
     const pa = await PersistentActor.create({ store, stream: 's', machine, snapshotEvery: 4 }, { name: 'x' });
-    for (const type of ['go', 'stop', 'go', 'stop', 'go']) await pa.dispatch({ type });
+    for (const type of ['go', 'stop', 'go', 'stop', 'go']) pa.send({ type });
     await pa.stop();
     const snap = await store.loadSnapshot('s');
-    expect(snap?.version).toBe(4);
-    expect((await store.read('s')).map((e) => e.metadata.streamVersion)).toEqual([5, 6]);
+    expect(snap?.version).toBe(5);
+    expect((await store.read('s')).map((e) => e.metadata.streamVersion)).toEqual([6]);
     const again = await PersistentActor.recover({ store, stream: 's', machine });
     expect(again.getSnapshot().value).toBe('linked');
     expect(again.getSnapshot().context.count).toBe(3);
     await again.stop();
   });
 
-  it('applies dispatched events in order even when dispatched together', async () => {
+  it('persists events in the order they were applied', async () => {
     const store = new MemoryEventStore();
     const pa = await PersistentActor.create({ store, stream: 's', machine: makeMachine([]) }, { name: 'x' });
-    await Promise.all(['go', 'stop', 'go'].map((type) => pa.dispatch({ type })));
+    for (const type of ['go', 'stop', 'go']) pa.send({ type });
+    await pa.flushed();
     expect(pa.getSnapshot().value).toBe('linked');
     expect((await store.read('s')).map((e) => e.type)).toEqual(['xenblkd.created', 'go', 'stop', 'go']);
     await pa.destroy();
