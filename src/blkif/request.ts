@@ -209,6 +209,10 @@ function parseIndirect(copy: BlkifRequestCopy, limits: BlkifDeviceLimits, out: B
   if (out.kind === 'write' && limits.readOnly) return new BlkifRequestError('read-only', 'write to a read-only device');
   if (copy.sectorHi >= MAX_SAFE_HI) return outOfRange(copy.sectorLo, copy.sectorHi, limits);
   out.sector = copy.sectorHi * 0x100000000 + copy.sectorLo;
+  // At least one sector moves: refuse a start at or past the end before fetching any page.
+  if (out.sector >= limits.sectors) {
+    return new BlkifRequestError('out-of-range', `sector ${out.sector} beyond an image of ${limits.sectors}`);
+  }
   out.nrSegments = nr;
   out.indirectPages = Math.ceil(nr / SEGMENTS_PER_INDIRECT_PAGE);
   for (let i = 0; i < out.indirectPages; i++) out.indirectGrefs[i] = copy.indirectGrefs[i];
