@@ -41,8 +41,17 @@ function closeQuietly(fd: number): Promise<void> {
   return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
 
+/** errno names for "cannot do that here" (ENOTSUP and EOPNOTSUPP are one value on Linux). */
+function notSupported(code: string | undefined): boolean {
+  return code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOTTY' || code === 'ENOSYS';
+}
+
+function normalCode(code: string | undefined): string {
+  return code === 'ENOTSUP' ? 'EOPNOTSUPP' : (code ?? 'EIO');
+}
+
 function fallocate(fd: number, mode: number, off: number, len: number): Promise<string | null> {
-  return new Promise((resolve) => fallocateAsync(fd, mode, off, len, (err) => resolve(err ? err.code : null)));
+  return new Promise((resolve) => fallocateAsync(fd, mode, off, len, (err) => resolve(err ? normalCode(err.code) : null)));
 }
 
 /**
@@ -266,11 +275,11 @@ class RawImageFile implements RawImage {
     this.inflight++;
     const done = (err: NodeJS.ErrnoException | null): void => {
       this.finished();
-      if (err && (err.code === 'EOPNOTSUPP' || err.code === 'ENOTTY')) {
+      if (err && notSupported(err.code)) {
         // Refused on real use: stop offering it, and say so.
         if (secure && this.discardSup) this.discardSup = { ...this.discardSup, secure: false };
         else this.discardSup = null;
-        this.note = `${secure ? 'secure ' : ''}discard refused by the ${this.kind === 'file' ? 'file system' : 'device'} (${err.code})`;
+        this.note = `${secure ? 'secure ' : ''}discard refused by the ${this.kind === 'file' ? 'file system' : 'device'} (${normalCode(err.code)})`;
         return cb(this.refuse('EOPNOTSUPP', this.note));
       }
       cb(err ? this.wrap(err, `discard of ${len} bytes at ${pos}`) : null);
@@ -352,7 +361,7 @@ class RawImageFile implements RawImage {
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
     if (this.closing !== null) return this.refuse('EBADF', 'image closed');
-    if (!Number.isSafeInteger(bufOffset) || bufOffset < 0 || !Number.isSafeInteger(len) || bufOffset + len > buf.byteLength) {
+    if (!Number.isSafeInteger(bufOffset) || !Number.isSafeInteger(len) || bufOffset < 0 || len < 0 || bufOffset + len > buf.byteLength) {
       return this.refuse('EINVAL', `${what}: ${len} bytes at buffer offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
     }
     if (this.direct && (pos % SECTOR !== 0 || len % SECTOR !== 0)) {
@@ -373,7 +382,8 @@ class RawImageFile implements RawImage {
   }
 
   private wrap(err: NodeJS.ErrnoException, what: string): StorageError {
-    return new StorageError(err.code ?? 'EIO', `image ${this.path}: ${what}: ${err.code ?? err.message}`, this.path);
+    const code = normalCode(err.code);
+    return new StorageError(code, `image ${this.path}: ${what}: ${code}`, this.path);
   }
 }
 
