@@ -186,7 +186,7 @@ class LayoutCodec implements BlkifAbi {
   }
 
   encodeRequest(v: DataView, off: number, req: BlkifRequestCopy): void {
-    for (let i = 0; i < this.reqSize; i++) v.setUint8(off + i, 0);
+    for (let i = 0; i < this.reqSize; i += 4) v.setUint32(off + i, 0, LE); // reqSize is a multiple of 4
     const op = req.operation;
     v.setUint8(off, op);
     switch (op) {
