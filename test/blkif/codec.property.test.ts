@@ -41,6 +41,9 @@ describe.each(abis)('%s codec', (_n, abi) => {
         out.nrSectorsHi = 77;
         abi.decodeRequest(view, off, out);
         expect(meaningful(out)).toEqual(meaningful(req));
+        const kept = new BlkifRequestCopy();
+        kept.copyFrom(out);
+        expect(meaningful(kept)).toEqual(meaningful(req));
       }),
       { numRuns: 2000 },
     );

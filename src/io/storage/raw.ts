@@ -3,7 +3,14 @@
 // here too (defence in depth): nothing outside [0, sizeBytes) is ever read, written or punched.
 import * as fs from 'node:fs';
 import { allocDma } from '../dma';
-import { BLKDISCARD, BLKSECDISCARD, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocateAsync, ioctlRangeAsync } from '../libc';
+import {
+  BLKDISCARD,
+  BLKSECDISCARD,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  fallocateAsync,
+  ioctlRangeAsync,
+} from '../libc';
 import { probeBlockDevice } from './blockdev';
 import { openErrorMessage, StorageError } from './errors';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
@@ -51,7 +58,9 @@ function normalCode(code: string | undefined): string {
 }
 
 function fallocate(fd: number, mode: number, off: number, len: number): Promise<string | null> {
-  return new Promise((resolve) => fallocateAsync(fd, mode, off, len, (err) => resolve(err ? normalCode(err.code) : null)));
+  return new Promise((resolve) =>
+    fallocateAsync(fd, mode, off, len, (err) => resolve(err ? normalCode(err.code) : null)),
+  );
 }
 
 /**
@@ -123,7 +132,8 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       physical = info.physicalSectorSize;
       if (!readOnly) {
         if (info.discardMaxBytes > 0) {
-          discard = { granularity: info.discardGranularity || logical, alignment: 0, secure: opts.secureDiscard === true };
+          const granularity = info.discardGranularity || logical;
+          discard = { granularity, alignment: 0, secure: opts.secureDiscard === true };
         } else {
           discardNote = 'the device does not discard';
         }
@@ -133,7 +143,12 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
     }
     const sizeBytes = Math.floor(rawSize / SECTOR) * SECTOR;
     if (sizeBytes === 0) {
-      fail('EINVAL', rawSize === 0 ? `image ${path} is empty` : `image ${path} is smaller than one 512-byte sector (${rawSize} bytes)`);
+      fail(
+        'EINVAL',
+        rawSize === 0
+          ? `image ${path} is empty`
+          : `image ${path} is smaller than one 512-byte sector (${rawSize} bytes)`,
+      );
     }
     if (direct) {
       const refused = probeDirectAlignment(fd, sizeBytes);
@@ -149,7 +164,7 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       // Probe hole punching past the end of the file, where no data lives.
       const probeAt = Math.ceil(rawSize / 4096) * 4096;
       const refused = await fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, probeAt, 4096);
-      if (refused === null) discard = { granularity: fst.blksize > 0 ? fst.blksize : 4096, alignment: 0, secure: false };
+      if (refused === null) discard = { granularity: fst.blksize || 4096, alignment: 0, secure: false };
       else discardNote = `the file system cannot punch holes (${refused})`;
     }
     return new RawImageFile(path, fd, {
@@ -249,7 +264,9 @@ class RawImageFile implements RawImage {
   }
 
   write(buf: Uint8Array, bufOffset: number, len: number, pos: number, cb: IoCallback): void {
-    const refusal = this.readOnly ? this.refuse('EROFS', 'write to a read-only image') : this.check('write', buf, bufOffset, len, pos);
+    const refusal = this.readOnly
+      ? this.refuse('EROFS', 'write to a read-only image')
+      : this.check('write', buf, bufOffset, len, pos);
     if (refusal !== null) return process.nextTick(cb, refusal);
     this.start(true, buf, bufOffset, len, pos, cb);
   }
@@ -268,7 +285,9 @@ class RawImageFile implements RawImage {
     let refusal: StorageError | null = null;
     if (this.closing !== null) refusal = this.refuse('EBADF', 'image closed');
     else if (this.readOnly) refusal = this.refuse('EROFS', 'discard on a read-only image');
-    else if (sup === null || (secure && !sup.secure)) refusal = this.refuse('EOPNOTSUPP', `${secure ? 'secure ' : ''}discard not supported`);
+    else if (sup === null || (secure && !sup.secure)) {
+      refusal = this.refuse('EOPNOTSUPP', `${secure ? 'secure ' : ''}discard not supported`);
+    }
     else refusal = this.checkRange('discard', len, pos);
     if (refusal !== null) return process.nextTick(cb, refusal);
     if (len === 0) return process.nextTick(cb, null);
@@ -279,7 +298,8 @@ class RawImageFile implements RawImage {
         // Refused on real use: stop offering it, and say so.
         if (secure && this.discardSup) this.discardSup = { ...this.discardSup, secure: false };
         else this.discardSup = null;
-        this.note = `${secure ? 'secure ' : ''}discard refused by the ${this.kind === 'file' ? 'file system' : 'device'} (${normalCode(err.code)})`;
+        const by = this.kind === 'file' ? 'file system' : 'device';
+        this.note = `${secure ? 'secure ' : ''}discard refused by the ${by} (${normalCode(err.code)})`;
         return cb(this.refuse('EOPNOTSUPP', this.note));
       }
       cb(err ? this.wrap(err, `discard of ${len} bytes at ${pos}`) : null);
@@ -291,7 +311,9 @@ class RawImageFile implements RawImage {
   async refreshSize(): Promise<number> {
     let raw: number;
     if (this.kind === 'file') {
-      raw = await new Promise<number>((resolve, reject) => fs.fstat(this.fd, (e, st) => (e ? reject(e) : resolve(st.size))));
+      raw = await new Promise<number>((resolve, reject) =>
+        fs.fstat(this.fd, (e, st) => (e ? reject(e) : resolve(st.size))),
+      );
     }
     else raw = probeBlockDevice(this.fd, fs.fstatSync(this.fd).rdev).sizeBytes;
     this.size = Math.floor(raw / SECTOR) * SECTOR;
@@ -321,7 +343,11 @@ class RawImageFile implements RawImage {
       }
     }
     const cb = op.cb!;
-    const failure = err === null ? null : err instanceof StorageError ? err : this.wrap(err, `${op.write ? 'write' : 'read'} of ${op.len} bytes at ${op.pos}`);
+    let failure: StorageError | null = null;
+    if (err !== null) {
+      const what = `${op.write ? 'write' : 'read'} of ${op.len} bytes at ${op.pos}`;
+      failure = err instanceof StorageError ? err : this.wrap(err, what);
+    }
     op.cb = null;
     op.buf = EMPTY;
     this.pool.push(op);
@@ -361,8 +387,10 @@ class RawImageFile implements RawImage {
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
     if (this.closing !== null) return this.refuse('EBADF', 'image closed');
-    if (!Number.isSafeInteger(bufOffset) || !Number.isSafeInteger(len) || bufOffset < 0 || len < 0 || bufOffset + len > buf.byteLength) {
-      return this.refuse('EINVAL', `${what}: ${len} bytes at buffer offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
+    const inBuffer =
+      Number.isSafeInteger(bufOffset) && Number.isSafeInteger(len) && bufOffset >= 0 && len >= 0;
+    if (!inBuffer || bufOffset + len > buf.byteLength) {
+      return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
     }
     if (this.direct && (pos % SECTOR !== 0 || len % SECTOR !== 0)) {
       return this.refuse('EINVAL', `${what}: O_DIRECT needs 512-byte multiples (pos ${pos}, ${len} bytes)`);
@@ -371,7 +399,8 @@ class RawImageFile implements RawImage {
   }
 
   private checkRange(what: string, len: number, pos: number): StorageError | null {
-    if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(len) || pos < 0 || len < 0 || pos > this.size || len > this.size - pos) {
+    const valid = Number.isSafeInteger(pos) && Number.isSafeInteger(len) && pos >= 0 && len >= 0;
+    if (!valid || pos > this.size || len > this.size - pos) {
       return this.refuse('ERANGE', `${what} of ${len} bytes at ${pos} outside an image of ${this.size} bytes`);
     }
     return null;
