@@ -64,13 +64,14 @@ function fallocate(fd: number, mode: number, off: number, len: number): Promise<
 }
 
 /**
- * Reads 512 bytes through a 512-aligned (not page-aligned) buffer, as guest segments are: the
- * smallest alignment the dataplane uses. Returns the errno name when O_DIRECT refuses it.
+ * Reads one logical sector through a buffer aligned to that size only (a guest segment may
+ * start at any sector of its page): the smallest alignment the dataplane will use. Returns the
+ * errno name when O_DIRECT refuses it.
  */
-function probeDirectAlignment(fd: number, sizeBytes: number): string | null {
-  const dma = allocDma(2 * 4096);
+function probeDirectAlignment(fd: number, sizeBytes: number, align: number): string | null {
+  const dma = allocDma(3 * 4096);
   try {
-    fs.readSync(fd, dma.view, SECTOR, SECTOR, sizeBytes >= 2 * SECTOR ? SECTOR : 0);
+    fs.readSync(fd, dma.view, align, align, sizeBytes >= 2 * align ? align : 0);
     return null;
   } catch (e) {
     return errnoCode(e) ?? 'EIO';
@@ -151,13 +152,13 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       );
     }
     if (direct) {
-      const refused = probeDirectAlignment(fd, sizeBytes);
+      const refused = probeDirectAlignment(fd, sizeBytes, logical);
       if (refused !== null) {
         await closeQuietly(fd);
         fd = -1;
         fd = await openFd(path, flags).catch((e) => fail(errnoCode(e)));
         direct = false;
-        directFallback = `O_DIRECT refused 512-byte aligned I/O (${refused})`;
+        directFallback = `O_DIRECT refused ${logical}-byte aligned I/O (${refused})`;
       }
     }
     if (!isBlock && !readOnly) {
@@ -392,8 +393,9 @@ class RawImageFile implements RawImage {
     if (!inBuffer || bufOffset + len > buf.byteLength) {
       return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
     }
-    if (this.direct && (pos % SECTOR !== 0 || len % SECTOR !== 0)) {
-      return this.refuse('EINVAL', `${what}: O_DIRECT needs 512-byte multiples (pos ${pos}, ${len} bytes)`);
+    const align = this.sectorSize;
+    if (this.direct && (pos % align !== 0 || len % align !== 0)) {
+      return this.refuse('EINVAL', `${what}: O_DIRECT needs ${align}-byte multiples (pos ${pos}, ${len} bytes)`);
     }
     return this.checkRange(what, len, pos);
   }
