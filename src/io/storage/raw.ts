@@ -1,0 +1,421 @@
+// The raw image engine: a regular file or a block device, byte for byte. O_DIRECT where the
+// file system allows it, buffered otherwise. Every request is checked against the image size
+// here too (defence in depth): nothing outside [0, sizeBytes) is ever read, written or punched.
+import * as fs from 'node:fs';
+import { allocDma } from '../dma';
+import {
+  BLKDISCARD,
+  BLKSECDISCARD,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  fallocateAsync,
+  ioctlRangeAsync,
+} from '../libc';
+import { probeBlockDevice } from './blockdev';
+import { openErrorMessage, StorageError } from './errors';
+import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
+
+const SECTOR = 512;
+const { O_RDONLY, O_RDWR, O_DIRECT, O_EXCL } = fs.constants;
+
+export interface RawImageOptions extends OpenImageOptions {
+  /**
+   * Offer secure discard (BLKSECDISCARD) on a block device that discards. No probe can tell
+   * without erasing data, so it is the caller's call; default false. Files never offer it.
+   */
+  secureDiscard?: boolean;
+}
+
+export interface RawImage extends BlockImage {
+  readonly kind: 'file' | 'block-device';
+  /** Why I/O is buffered although O_DIRECT was asked for; null otherwise. */
+  readonly directFallback: string | null;
+  /** Why discard is not offered (or stopped being offered); null while it is. */
+  readonly discardNote: string | null;
+  /** Bytes after the last whole 512-byte sector of a file: never exposed. */
+  readonly ignoredTailBytes: number;
+}
+
+function errnoCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+function openFd(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function closeQuietly(fd: number): Promise<void> {
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
+}
+
+/** errno names for "cannot do that here" (ENOTSUP and EOPNOTSUPP are one value on Linux). */
+function notSupported(code: string | undefined): boolean {
+  return code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOTTY' || code === 'ENOSYS';
+}
+
+function normalCode(code: string | undefined): string {
+  return code === 'ENOTSUP' ? 'EOPNOTSUPP' : (code ?? 'EIO');
+}
+
+function fallocate(fd: number, mode: number, off: number, len: number): Promise<string | null> {
+  return new Promise((resolve) =>
+    fallocateAsync(fd, mode, off, len, (err) => resolve(err ? normalCode(err.code) : null)),
+  );
+}
+
+/**
+ * Reads one logical sector through a buffer aligned to that size only (a guest segment may
+ * start at any sector of its page): the smallest alignment the dataplane will use. Returns the
+ * errno name when O_DIRECT refuses it.
+ */
+function probeDirectAlignment(fd: number, sizeBytes: number, align: number): string | null {
+  const dma = allocDma(3 * 4096);
+  try {
+    fs.readSync(fd, dma.view, align, align, sizeBytes >= 2 * align ? align : 0);
+    return null;
+  } catch (e) {
+    return errnoCode(e) ?? 'EIO';
+  } finally {
+    dma.free();
+  }
+}
+
+/** Opens a raw image (file or block device). Errors are StorageErrors with one-line messages. */
+export async function openRawImage(path: string, opts: RawImageOptions = {}): Promise<RawImage> {
+  const readOnly = opts.readOnly ?? false;
+  const wantDirect = opts.direct ?? true;
+  const fail = (code: string | undefined, message?: string): never => {
+    throw new StorageError(code ?? 'EIO', message ?? openErrorMessage(path, code, readOnly), path);
+  };
+
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(path);
+  } catch (e) {
+    return fail(errnoCode(e));
+  }
+  if (st.isDirectory()) fail('EISDIR');
+  const isBlock = st.isBlockDevice();
+  if (!st.isFile() && !isBlock) fail('EINVAL', `image ${path} is not a regular file or block device`);
+
+  // A writable block device is claimed exclusively (fails while mounted), as blkback does.
+  const flags = (readOnly ? O_RDONLY : O_RDWR) | (isBlock && !readOnly ? O_EXCL : 0);
+  let fd = -1;
+  let direct = false;
+  let directFallback: string | null = wantDirect ? null : 'not asked for';
+  try {
+    if (wantDirect) {
+      try {
+        fd = await openFd(path, flags | O_DIRECT);
+        direct = true;
+      } catch (e) {
+        if (errnoCode(e) !== 'EINVAL') throw e;
+        directFallback = 'the file system refuses O_DIRECT';
+      }
+    }
+    if (fd < 0) fd = await openFd(path, flags);
+  } catch (e) {
+    return fail(errnoCode(e));
+  }
+
+  try {
+    const fst = fs.fstatSync(fd);
+    if (fst.ino !== st.ino || fst.dev !== st.dev) fail('EAGAIN', `image ${path} was replaced while being opened`);
+    let rawSize: number;
+    let logical = SECTOR;
+    let physical = SECTOR;
+    let discard: DiscardSupport | null = null;
+    let discardNote: string | null = readOnly ? 'read-only' : null;
+    if (isBlock) {
+      const info = probeBlockDevice(fd, fst.rdev);
+      rawSize = info.sizeBytes;
+      logical = info.logicalSectorSize;
+      physical = info.physicalSectorSize;
+      if (!readOnly) {
+        if (info.discardMaxBytes > 0) {
+          const granularity = info.discardGranularity || logical;
+          discard = { granularity, alignment: 0, secure: opts.secureDiscard === true };
+        } else {
+          discardNote = 'the device does not discard';
+        }
+      }
+    } else {
+      rawSize = fst.size;
+    }
+    const sizeBytes = Math.floor(rawSize / SECTOR) * SECTOR;
+    if (sizeBytes === 0) {
+      fail(
+        'EINVAL',
+        rawSize === 0
+          ? `image ${path} is empty`
+          : `image ${path} is smaller than one 512-byte sector (${rawSize} bytes)`,
+      );
+    }
+    if (direct) {
+      const refused = probeDirectAlignment(fd, sizeBytes, logical);
+      if (refused !== null) {
+        await closeQuietly(fd);
+        fd = -1;
+        fd = await openFd(path, flags).catch((e) => fail(errnoCode(e)));
+        direct = false;
+        directFallback = `O_DIRECT refused ${logical}-byte aligned I/O (${refused})`;
+      }
+    }
+    if (!isBlock && !readOnly) {
+      // Probe hole punching past the end of the file, where no data lives.
+      const probeAt = Math.ceil(rawSize / 4096) * 4096;
+      const refused = await fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, probeAt, 4096);
+      if (refused === null) discard = { granularity: fst.blksize || 4096, alignment: 0, secure: false };
+      else discardNote = `the file system cannot punch holes (${refused})`;
+    }
+    return new RawImageFile(path, fd, {
+      kind: isBlock ? 'block-device' : 'file',
+      sizeBytes,
+      ignoredTailBytes: isBlock ? 0 : rawSize - sizeBytes,
+      readOnly,
+      logical,
+      physical,
+      discard,
+      discardNote,
+      direct,
+      directFallback,
+    });
+  } catch (e) {
+    if (fd >= 0) await closeQuietly(fd);
+    if (e instanceof StorageError) throw e;
+    return fail(errnoCode(e), `image ${path} cannot be used: ${(e as Error).message}`);
+  }
+}
+
+interface Setup {
+  kind: 'file' | 'block-device';
+  sizeBytes: number;
+  ignoredTailBytes: number;
+  readOnly: boolean;
+  logical: number;
+  physical: number;
+  discard: DiscardSupport | null;
+  discardNote: string | null;
+  direct: boolean;
+  directFallback: string | null;
+}
+
+/** One read or write in flight; pooled so that a request allocates no closure. */
+class IoOp {
+  img!: RawImageFile;
+  write = false;
+  buf!: Uint8Array;
+  bufOffset = 0;
+  len = 0;
+  pos = 0;
+  done = 0;
+  cb: IoCallback | null = null;
+  readonly step = (err: NodeJS.ErrnoException | null, n: number): void => this.img.onStep(this, err, n);
+}
+
+class RawImageFile implements RawImage {
+  readonly kind: 'file' | 'block-device';
+  readonly readOnly: boolean;
+  readonly sectorSize: number;
+  readonly physicalSectorSize: number;
+  readonly direct: boolean;
+  readonly directFallback: string | null;
+  readonly ignoredTailBytes: number;
+  private size: number;
+  private discardSup: DiscardSupport | null;
+  private note: string | null;
+  private readonly pool: IoOp[] = [];
+  private inflight = 0;
+  private closing: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+    s: Setup,
+  ) {
+    this.kind = s.kind;
+    this.size = s.sizeBytes;
+    this.ignoredTailBytes = s.ignoredTailBytes;
+    this.readOnly = s.readOnly;
+    this.sectorSize = s.logical;
+    this.physicalSectorSize = s.physical;
+    this.discardSup = s.discard;
+    this.note = s.discardNote;
+    this.direct = s.direct;
+    this.directFallback = s.directFallback;
+  }
+
+  get sizeBytes(): number {
+    return this.size;
+  }
+
+  get discardSupport(): DiscardSupport | null {
+    return this.discardSup;
+  }
+
+  get discardNote(): string | null {
+    return this.note;
+  }
+
+  read(buf: Uint8Array, bufOffset: number, len: number, pos: number, cb: IoCallback): void {
+    const refusal = this.check('read', buf, bufOffset, len, pos);
+    if (refusal !== null) return process.nextTick(cb, refusal);
+    this.start(false, buf, bufOffset, len, pos, cb);
+  }
+
+  write(buf: Uint8Array, bufOffset: number, len: number, pos: number, cb: IoCallback): void {
+    const refusal = this.readOnly
+      ? this.refuse('EROFS', 'write to a read-only image')
+      : this.check('write', buf, bufOffset, len, pos);
+    if (refusal !== null) return process.nextTick(cb, refusal);
+    this.start(true, buf, bufOffset, len, pos, cb);
+  }
+
+  flush(cb: IoCallback): void {
+    if (this.closing !== null) return process.nextTick(cb, this.refuse('EBADF', 'image closed'));
+    this.inflight++;
+    fs.fdatasync(this.fd, (err) => {
+      this.finished();
+      cb(err ? this.wrap(err, 'flush') : null);
+    });
+  }
+
+  discard(pos: number, len: number, secure: boolean, cb: IoCallback): void {
+    const sup = this.discardSup;
+    let refusal: StorageError | null = null;
+    if (this.closing !== null) refusal = this.refuse('EBADF', 'image closed');
+    else if (this.readOnly) refusal = this.refuse('EROFS', 'discard on a read-only image');
+    else if (sup === null || (secure && !sup.secure)) {
+      refusal = this.refuse('EOPNOTSUPP', `${secure ? 'secure ' : ''}discard not supported`);
+    }
+    else refusal = this.checkRange('discard', len, pos);
+    if (refusal !== null) return process.nextTick(cb, refusal);
+    if (len === 0) return process.nextTick(cb, null);
+    this.inflight++;
+    const done = (err: NodeJS.ErrnoException | null): void => {
+      this.finished();
+      if (err && notSupported(err.code)) {
+        // Refused on real use: stop offering it, and say so.
+        if (secure && this.discardSup) this.discardSup = { ...this.discardSup, secure: false };
+        else this.discardSup = null;
+        const by = this.kind === 'file' ? 'file system' : 'device';
+        this.note = `${secure ? 'secure ' : ''}discard refused by the ${by} (${normalCode(err.code)})`;
+        return cb(this.refuse('EOPNOTSUPP', this.note));
+      }
+      cb(err ? this.wrap(err, `discard of ${len} bytes at ${pos}`) : null);
+    };
+    if (this.kind === 'file') fallocateAsync(this.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, len, done);
+    else ioctlRangeAsync(this.fd, secure ? BLKSECDISCARD : BLKDISCARD, pos, len, done);
+  }
+
+  async refreshSize(): Promise<number> {
+    let raw: number;
+    if (this.kind === 'file') {
+      raw = await new Promise<number>((resolve, reject) =>
+        fs.fstat(this.fd, (e, st) => (e ? reject(e) : resolve(st.size))),
+      );
+    }
+    else raw = probeBlockDevice(this.fd, fs.fstatSync(this.fd).rdev).sizeBytes;
+    this.size = Math.floor(raw / SECTOR) * SECTOR;
+    return this.size;
+  }
+
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closing = (async () => {
+        // An fd closed under an in-flight read could be reused by another open: wait.
+        if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+        await closeQuietly(this.fd);
+      })();
+    }
+    return this.closing;
+  }
+
+  /** Continues or completes one op; called by IoOp.step. */
+  onStep(op: IoOp, err: NodeJS.ErrnoException | null, n: number): void {
+    if (err === null) {
+      op.done += n;
+      if (op.done < op.len) {
+        if (n > 0) return this.issue(op);
+        // EOF inside the image (a file truncated behind our back): reads see zeros.
+        if (op.write) err = this.refuse('EIO', `short write at ${op.pos + op.done}`);
+        else op.buf.fill(0, op.bufOffset + op.done, op.bufOffset + op.len);
+      }
+    }
+    const cb = op.cb!;
+    let failure: StorageError | null = null;
+    if (err !== null) {
+      const what = `${op.write ? 'write' : 'read'} of ${op.len} bytes at ${op.pos}`;
+      failure = err instanceof StorageError ? err : this.wrap(err, what);
+    }
+    op.cb = null;
+    op.buf = EMPTY;
+    this.pool.push(op);
+    this.finished();
+    cb(failure);
+  }
+
+  private start(write: boolean, buf: Uint8Array, bufOffset: number, len: number, pos: number, cb: IoCallback): void {
+    if (len === 0) return process.nextTick(cb, null);
+    const op = this.pool.pop() ?? new IoOp();
+    op.img = this;
+    op.write = write;
+    op.buf = buf;
+    op.bufOffset = bufOffset;
+    op.len = len;
+    op.pos = pos;
+    op.done = 0;
+    op.cb = cb;
+    this.inflight++;
+    this.issue(op);
+  }
+
+  private issue(op: IoOp): void {
+    const d = op.done;
+    if (op.write) fs.write(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);
+    else fs.read(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);
+  }
+
+  private finished(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.drained !== null) {
+      const resolve = this.drained;
+      this.drained = null;
+      resolve();
+    }
+  }
+
+  private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
+    if (this.closing !== null) return this.refuse('EBADF', 'image closed');
+    const inBuffer =
+      Number.isSafeInteger(bufOffset) && Number.isSafeInteger(len) && bufOffset >= 0 && len >= 0;
+    if (!inBuffer || bufOffset + len > buf.byteLength) {
+      return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
+    }
+    const align = this.sectorSize;
+    if (this.direct && (pos % align !== 0 || len % align !== 0)) {
+      return this.refuse('EINVAL', `${what}: O_DIRECT needs ${align}-byte multiples (pos ${pos}, ${len} bytes)`);
+    }
+    return this.checkRange(what, len, pos);
+  }
+
+  private checkRange(what: string, len: number, pos: number): StorageError | null {
+    const valid = Number.isSafeInteger(pos) && Number.isSafeInteger(len) && pos >= 0 && len >= 0;
+    if (!valid || pos > this.size || len > this.size - pos) {
+      return this.refuse('ERANGE', `${what} of ${len} bytes at ${pos} outside an image of ${this.size} bytes`);
+    }
+    return null;
+  }
+
+  private refuse(code: string, message: string): StorageError {
+    return new StorageError(code, `image ${this.path}: ${message}`, this.path);
+  }
+
+  private wrap(err: NodeJS.ErrnoException, what: string): StorageError {
+    const code = normalCode(err.code);
+    return new StorageError(code, `image ${this.path}: ${what}: ${code}`, this.path);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
