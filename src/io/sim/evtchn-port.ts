@@ -1,0 +1,59 @@
+// One bound event-channel port of the simulated host, as the EvtchnPort port interface. Used by
+// the socket client (daemon side) and by in-process guests alike; only PortOps differ.
+import { Subject } from 'rxjs';
+import type { EvtchnPort } from '../ports';
+
+export interface PortOps {
+  notify(port: number): void;
+  unmask(port: number): void;
+  unbind(port: number): Promise<void>;
+}
+
+export class SimEvtchnPort implements EvtchnPort {
+  private readonly subject = new Subject<void>();
+  readonly events$ = this.subject.asObservable();
+  private bound = true;
+  private unbinding: Promise<void> | undefined;
+
+  constructor(
+    readonly localPort: number,
+    readonly remoteDomid: number,
+    readonly remotePort: number,
+    private readonly ops: PortOps,
+  ) {}
+
+  get isBound(): boolean {
+    return this.bound;
+  }
+
+  /** A delivery for this port. */
+  fire(): void {
+    if (this.bound) this.subject.next();
+  }
+
+  /** After unbind (or a lost host) notifications are dropped, as for a dead peer. */
+  notify(): void {
+    if (this.bound) this.ops.notify(this.localPort);
+  }
+
+  unmask(): void {
+    if (this.bound) this.ops.unmask(this.localPort);
+  }
+
+  unbind(): Promise<void> {
+    if (!this.unbinding) {
+      this.bound = false;
+      this.subject.complete();
+      this.unbinding = this.ops.unbind(this.localPort);
+    }
+    return this.unbinding;
+  }
+
+  /** The port is gone without an unbind (its host or domain went away). */
+  lost(): void {
+    if (this.unbinding) return;
+    this.bound = false;
+    this.subject.complete();
+    this.unbinding = Promise.resolve();
+  }
+}
