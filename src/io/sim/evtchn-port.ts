@@ -1,6 +1,6 @@
 // One bound event-channel port of the simulated host, as the EvtchnPort port interface. Used by
 // the socket client (daemon side) and by in-process guests alike; only PortOps differ.
-import { Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { EvtchnPort } from '../ports';
 
 export interface PortOps {
@@ -11,7 +11,17 @@ export interface PortOps {
 
 export class SimEvtchnPort implements EvtchnPort {
   private readonly subject = new Subject<void>();
-  readonly events$ = this.subject.asObservable();
+  /** A delivery that came before anyone subscribed (e.g. the one a bind raises). */
+  private held = false;
+  /** The first subscriber also gets a delivery nobody saw: the port is masked until it is handled. */
+  readonly events$ = new Observable<void>((sub) => {
+    const inner = this.subject.subscribe(sub);
+    if (this.held && this.bound) {
+      this.held = false;
+      sub.next();
+    }
+    return inner;
+  });
   private bound = true;
   private unbinding: Promise<void> | undefined;
 
@@ -28,7 +38,9 @@ export class SimEvtchnPort implements EvtchnPort {
 
   /** A delivery for this port. */
   fire(): void {
-    if (this.bound) this.subject.next();
+    if (!this.bound) return;
+    if (this.subject.observed) this.subject.next();
+    else this.held = true;
   }
 
   /** After unbind (or a lost host) notifications are dropped, as for a dead peer. */

@@ -7,6 +7,8 @@ import { MSG } from './protocol';
 
 export class SimEventChannel implements EventChannel {
   private readonly ports = new Map<number, SimEvtchnPort>();
+  /** Ports that fired before their bind reply was handed to the caller. */
+  private readonly early = new Set<number>();
   private readonly ops: PortOps;
 
   constructor(private readonly client: HvClient) {
@@ -18,7 +20,11 @@ export class SimEventChannel implements EventChannel {
         if (client.alive) await client.call(`unbind port ${port}`, MSG.UNBIND, MSG.OK, [port]);
       },
     };
-    client.onEvent = (port) => this.ports.get(port)?.fire();
+    client.onEvent = (port) => {
+      const p = this.ports.get(port);
+      if (p) p.fire();
+      else this.early.add(port);
+    };
     client.onLost(() => {
       for (const p of this.ports.values()) p.lost();
       this.ports.clear();
@@ -41,8 +47,9 @@ export class SimEventChannel implements EventChannel {
   }
 
   private track(p: SimEvtchnPort): SimEvtchnPort {
-    // The EVENT raised by a bind follows its reply on the socket, so it finds the port here.
+    // The EVENT a bind raises arrives with its reply, before the awaiting caller runs.
     this.ports.set(p.localPort, p);
+    if (this.early.delete(p.localPort)) p.fire();
     return p;
   }
 }

@@ -39,6 +39,8 @@ export class Session implements PortOwner {
   private readonly maps = new Map<number, MapRecord>();
   private nextHandle = 1;
   private closed = false;
+  /** Events raised while a request runs go out after its reply (a bind raises its new port). */
+  private deferred: number[] | null = null;
 
   constructor(
     private readonly host: SessionHost,
@@ -68,7 +70,8 @@ export class Session implements PortOwner {
   }
 
   deliver(_domid: number, port: number): void {
-    this.sink.send1(MSG.EVENT, 0, port);
+    if (this.deferred) this.deferred.push(port);
+    else this.sink.send1(MSG.EVENT, 0, port);
   }
 
   domainUp(d: SimDomain): void {
@@ -196,6 +199,7 @@ export class Session implements PortOwner {
   }
 
   private evtchnOp(id: number, op: string, f: () => number): void {
+    const deferred: number[] = (this.deferred = []);
     try {
       const port = f();
       if (port < 0) this.sink.send0(MSG.OK, id);
@@ -204,6 +208,9 @@ export class Session implements PortOwner {
       if (!(e instanceof EvtchnError)) throw e;
       this.host.log.warn(`${this.name}: ${op}: ${e.message}`);
       this.sink.sendError(id, e.code, `${op}: ${e.message}`);
+    } finally {
+      this.deferred = null;
+      for (const port of deferred) this.sink.send1(MSG.EVENT, 0, port);
     }
   }
 

@@ -39,6 +39,8 @@ export type Reply = { ok: boolean; code?: string; message?: string; [k: string]:
 /** A hypervisor client in a child process (test/sim-hv/support/client-child.ts). */
 export class ChildClient {
   readonly events: number[] = [];
+  /** Why the child gave up, if it did. */
+  fatal: string | undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly proc: ChildProcess;
   private seq = 0;
@@ -57,7 +59,7 @@ export class ChildClient {
     readline.createInterface({ input: this.proc.stdout! }).on('line', (line) => {
       const msg = JSON.parse(line) as Reply & { seq?: number; event?: number; ready?: boolean; fatal?: string };
       if (msg.ready) this.readyResolve();
-      else if (msg.fatal) throw new Error(`child failed: ${msg.fatal}`);
+      else if (msg.fatal) this.fatal = msg.fatal;
       else if (msg.event !== undefined) {
         this.events.push(msg.event);
         const w = this.eventWaiters;
