@@ -66,7 +66,14 @@ export class FrameReader {
   private partial: Buffer | null = null;
   private stopped = false;
 
-  constructor(private readonly onFrame: FrameHandler) {}
+  /**
+   * headerCheck sees each header as soon as it arrives and returns false to reject the frame
+   * (the reader then stops): garbage is refused without waiting for a payload that never comes.
+   */
+  constructor(
+    private readonly onFrame: FrameHandler,
+    private readonly headerCheck?: (type: number, id: number, len: number) => boolean,
+  ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
@@ -76,10 +83,13 @@ export class FrameReader {
     }
     let off = 0;
     while (!this.stopped && buf.length - off >= HEADER_BYTES) {
-      const len = buf.readUInt16LE(off + 2);
-      if (buf.length - off - HEADER_BYTES < len) break;
       const type = buf.readUInt16LE(off);
+      const len = buf.readUInt16LE(off + 2);
       const id = buf.readUInt32LE(off + 4);
+      if (buf.length - off - HEADER_BYTES < len) {
+        if (this.headerCheck && !this.headerCheck(type, id, len)) this.stop();
+        break;
+      }
       off += HEADER_BYTES + len;
       this.onFrame(type, id, buf, off - len, len);
     }

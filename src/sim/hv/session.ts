@@ -56,6 +56,10 @@ export class Session implements PortOwner {
         this.host.log.warn(`${this.name}: internal error on frame type ${t}: ${(e as Error).message}`);
         this.destroy();
       }
+    }, (type, id) => {
+      if (type >= MSG.HELLO && type <= MSG.UNMASK) return true;
+      this.protocolError(id, `unknown frame type ${type}`);
+      return false;
     });
     this.sink = new FrameSink((chunk) => {
       if (!socket.destroyed) socket.write(chunk);
