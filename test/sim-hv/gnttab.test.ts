@@ -85,9 +85,10 @@ describe('simulated grant table (daemon side, over hv.sock)', () => {
     await expectStatus(conn.gnttab.map(7, [good], false), GNTST.bad_domain);
     await expect(conn.gnttab.map(1, [ro], true)).rejects.toThrow(/GNTST_general_error \(.*read-only/);
     // A hostile entry naming a frame outside the guest's memory.
-    guest.memory.writeUInt32LE(1 << 30, 8 * 200 + 4);
-    guest.memory.writeUInt16LE(0, 8 * 200 + 2);
-    guest.memory.writeUInt16LE(GTF.permit_access, 8 * 200);
+    const entry = new DataView(guest.memory.buffer, guest.memory.byteOffset + 8 * 200, 8);
+    entry.setUint32(4, 1 << 30, true);
+    entry.setUint16(2, 0, true);
+    entry.setUint16(0, GTF.permit_access, true);
     await expectStatus(conn.gnttab.map(1, [200], false), GNTST.bad_page);
     // The read-only grant can be mapped read-only.
     const m = await conn.gnttab.map(1, [ro], false);
