@@ -55,6 +55,10 @@ class RawClient {
     return this.frames.filter((f) => f.type === MSG.ERROR).map((f) => ({ id: f.id, ...parseError(f.payload, 0, f.payload.length) }));
   }
 
+  stopReading(): void {
+    this.socket.pause();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
@@ -138,6 +142,25 @@ describe('hostile input on hv.sock', () => {
     ]);
     expect(c.closed).toBe(false);
     expect(host.logs.filter((l) => l.startsWith('warn')).length).toBe(7);
+    c.destroy();
+    await hostStillWorks();
+  });
+
+  it('drops a client that floods requests without reading the replies', async () => {
+    const c = new RawClient(host.socketPath);
+    await c.hello();
+    c.stopReading();
+    const n = 200_000;
+    const flood = Buffer.alloc(12 * n);
+    for (let i = 0; i < n; i++) {
+      flood.writeUInt16LE(MSG.UNMAP, 12 * i);
+      flood.writeUInt16LE(4, 12 * i + 2);
+      flood.writeUInt32LE(i + 1, 12 * i + 4);
+      flood.writeUInt32LE(777, 12 * i + 8);
+    }
+    await c.send(flood);
+    await eventually(() => host.logs.some((l) => /bytes of replies unread, dropping the connection/.test(l)), 'the drop', 10000);
+    await eventually(() => host.hv.sessionCount === 0, 'session gone');
     c.destroy();
     await hostStillWorks();
   });

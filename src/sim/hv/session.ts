@@ -24,6 +24,8 @@ export interface SessionHost {
   sessionClosed(s: Session): void;
 }
 
+const MAX_UNREAD_BYTES = 4 << 20;
+
 interface MapRecord {
   domid: number;
   generation: number;
@@ -62,7 +64,13 @@ export class Session implements PortOwner {
       return false;
     });
     this.sink = new FrameSink((chunk) => {
-      if (!socket.destroyed) socket.write(chunk);
+      if (socket.destroyed) return;
+      socket.write(chunk);
+      // A client that sends requests but never reads the replies must not grow our memory.
+      if (socket.writableLength > MAX_UNREAD_BYTES) {
+        this.host.log.warn(`${this.name}: ${socket.writableLength} bytes of replies unread, dropping the connection`);
+        this.destroy();
+      }
     });
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     socket.on('error', (e) => this.host.log.warn(`${this.name}: socket error: ${e.message}`));
