@@ -12,7 +12,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../io/sim/protocol';
 import type { SimDomain } from '../domain';
-import { EvtchnError, type PortOwner } from './evtchn-table';
+import { EvtchnError, type EventChannelTable, type PortOwner } from './evtchn-table';
 import type { HvLogger } from './log';
 
 /** What a session needs from the hypervisor. */
@@ -20,7 +20,7 @@ export interface SessionHost {
   readonly log: HvLogger;
   domain(domid: number): SimDomain | undefined;
   domains(): Iterable<SimDomain>;
-  readonly evtchn: import('./evtchn-table').EventChannelTable;
+  readonly evtchn: EventChannelTable;
   sessionClosed(s: Session): void;
 }
 
@@ -77,10 +77,6 @@ export class Session implements PortOwner {
     socket.on('close', () => this.teardown());
   }
 
-  get mappingCount(): number {
-    return this.maps.size;
-  }
-
   deliver(_domid: number, port: number): void {
     if (this.deferred) this.deferred.push(port);
     else this.sink.send1(MSG.EVENT, 0, port);
@@ -98,12 +94,14 @@ export class Session implements PortOwner {
     for (const [h, m] of this.maps) if (m.domid === d.domid && m.generation === d.generation) this.maps.delete(h);
   }
 
-  /** Drops the connection (hostile input, host shutdown). */
+  /** Drops the connection (hostile input, host shutdown): releases everything at once. */
   destroy(): void {
     this.reader.stop();
-    this.sink.flush();
+    this.sink.flush(); // the last ERROR, if any
+    this.teardown();
     this.socket.end();
-    this.socket.destroy();
+    // A peer that never closes its end does not keep the socket.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   private onFrame(type: number, id: number, buf: Buffer, off: number, len: number): void {
