@@ -2,7 +2,7 @@
 // a file), its grant table, and its event channels through the same port interface the daemon uses.
 import type { EventChannel, EvtchnPort } from '../io/ports';
 import { SimXenError } from '../io/sim/errors';
-import { SimEvtchnPort } from '../io/sim/evtchn-port';
+import { BoundPort } from '../io/sim/evtchn-port';
 import type { GrantPins } from './hv/grant-pins';
 import { EvtchnError, type EventChannelTable, type PortOwner } from './hv/evtchn-table';
 import type { GuestGrantTable } from './grant-table';
@@ -72,7 +72,7 @@ export class SimDomain {
 /** The in-process EventChannel: deliveries are batched onto setImmediate, never re-entrant. */
 class LocalEventChannel implements EventChannel, PortOwner {
   readonly name: string;
-  private readonly ports = new Map<number, SimEvtchnPort>();
+  private readonly ports = new Map<number, BoundPort>();
   private queue: number[] = [];
   private scheduled = false;
   private dead = false;
@@ -96,12 +96,12 @@ class LocalEventChannel implements EventChannel, PortOwner {
     const port = this.call(`bind_interdomain d${remoteDomid} port ${remotePort}`, () =>
       this.table.bindInterdomain(this.domid, this, remoteDomid, remotePort),
     );
-    return this.track(new SimEvtchnPort(port, remoteDomid, remotePort, this.ops));
+    return this.track(new BoundPort(port, remoteDomid, remotePort, this.ops));
   }
 
   async allocUnbound(remoteDomid: number): Promise<EvtchnPort> {
     const port = this.call(`alloc_unbound d${remoteDomid}`, () => this.table.allocUnbound(this.domid, this, remoteDomid));
-    return this.track(new SimEvtchnPort(port, remoteDomid, 0, this.ops));
+    return this.track(new BoundPort(port, remoteDomid, 0, this.ops));
   }
 
   async close(): Promise<void> {
@@ -129,7 +129,7 @@ class LocalEventChannel implements EventChannel, PortOwner {
     for (const port of q) this.ports.get(port)?.fire();
   }
 
-  private track(p: SimEvtchnPort): SimEvtchnPort {
+  private track(p: BoundPort): BoundPort {
     // A delivery queued by the bind itself finds the port once it is tracked.
     this.ports.set(p.localPort, p);
     return p;

@@ -3,7 +3,7 @@
 // poll on a worker thread and drained with non-blocking xenevtchn_pending calls.
 import koffi = require('koffi');
 import type { EventChannel, EvtchnPort } from '../ports';
-import { SimEvtchnPort as BoundPort, type PortOps } from '../sim/evtchn-port';
+import { BoundPort, type PortOps } from '../sim/evtchn-port';
 import { XenDeviceError } from './errors';
 import { FdWatcher, setNonBlocking } from './fd-watcher';
 import { evtchnLib, type EvtchnLib } from './libs';

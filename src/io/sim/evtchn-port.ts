@@ -1,5 +1,5 @@
-// One bound event-channel port of the simulated host, as the EvtchnPort port interface. Used by
-// the socket client (daemon side) and by in-process guests alike; only PortOps differ.
+// One bound event-channel port as the EvtchnPort port interface: delivery, masking hand-off,
+// unbind. Shared by the simulated ports (socket and in-process) and the real ones; only PortOps differ.
 import { Observable, Subject } from 'rxjs';
 import type { EvtchnPort } from '../ports';
 
@@ -9,7 +9,7 @@ export interface PortOps {
   unbind(port: number): Promise<void>;
 }
 
-export class SimEvtchnPort implements EvtchnPort {
+export class BoundPort implements EvtchnPort {
   private readonly subject = new Subject<void>();
   /** A delivery that came before anyone subscribed (e.g. the one a bind raises). */
   private held = false;

@@ -1,12 +1,12 @@
 // The daemon's EventChannel on the simulated host: ports live in the hypervisor; notify and
 // unmask are one-way frames, deliveries arrive as EVENT frames.
 import type { EventChannel, EvtchnPort } from '../ports';
-import { SimEvtchnPort, type PortOps } from './evtchn-port';
+import { BoundPort, type PortOps } from './evtchn-port';
 import type { HvClient } from './hv-client';
 import { MSG } from './protocol';
 
 export class SimEventChannel implements EventChannel {
-  private readonly ports = new Map<number, SimEvtchnPort>();
+  private readonly ports = new Map<number, BoundPort>();
   /** Ports that fired before their bind reply was handed to the caller. */
   private readonly early = new Set<number>();
   private readonly ops: PortOps;
@@ -34,19 +34,19 @@ export class SimEventChannel implements EventChannel {
   async bindInterdomain(remoteDomid: number, remotePort: number): Promise<EvtchnPort> {
     const op = `bind_interdomain d${remoteDomid} port ${remotePort}`;
     const reply = await this.client.call(op, MSG.BIND_INTERDOMAIN, MSG.PORT, [remoteDomid, remotePort]);
-    return this.track(new SimEvtchnPort(reply.readUInt32LE(0), remoteDomid, remotePort, this.ops));
+    return this.track(new BoundPort(reply.readUInt32LE(0), remoteDomid, remotePort, this.ops));
   }
 
   async allocUnbound(remoteDomid: number): Promise<EvtchnPort> {
     const reply = await this.client.call(`alloc_unbound d${remoteDomid}`, MSG.ALLOC_UNBOUND, MSG.PORT, [remoteDomid]);
-    return this.track(new SimEvtchnPort(reply.readUInt32LE(0), remoteDomid, 0, this.ops));
+    return this.track(new BoundPort(reply.readUInt32LE(0), remoteDomid, 0, this.ops));
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.ports.values()].map((p) => p.unbind()));
   }
 
-  private track(p: SimEvtchnPort): SimEvtchnPort {
+  private track(p: BoundPort): BoundPort {
     // The EVENT a bind raises arrives with its reply, before the awaiting caller runs.
     this.ports.set(p.localPort, p);
     if (this.early.delete(p.localPort)) p.fire();
