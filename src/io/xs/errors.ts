@@ -23,10 +23,11 @@ export const XSD_ERRNOS = [
 export type XsdErrno = (typeof XSD_ERRNOS)[number];
 
 /**
- * Wire errno names, plus two raised locally by the client: ECONNRESET (the connection was lost
- * before the reply came) and EPROTO (the peer broke the protocol).
+ * Wire errno names, plus three raised locally by the client: ENOTCONN (no connection: could not
+ * connect, or closed), ECONNRESET (the connection was lost before the reply came, so the outcome
+ * is unknown) and EPROTO (the peer broke the protocol).
  */
-export type XsErrno = XsdErrno | 'ECONNRESET' | 'EPROTO';
+export type XsErrno = XsdErrno | 'ENOTCONN' | 'ECONNRESET' | 'EPROTO';
 
 const wireNames: ReadonlySet<string> = new Set(XSD_ERRNOS);
 
