@@ -143,16 +143,16 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    await Promise.all(
-      this.servers.map(
-        ({ server, path }) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            fs.rm(path, { force: true }, () => {});
-          }),
-      ),
+    // Stop accepting first, then drop the connections: server.close() waits for them to end.
+    const stopped = this.servers.map(
+      ({ server, path }) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          fs.rm(path, { force: true }, () => {});
+        }),
     );
     for (const c of [...this.conns]) c.close();
+    await Promise.all(stopped);
     await this.gate.drain();
     if (this.persist) {
       await this.persist.flush();
