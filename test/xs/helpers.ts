@@ -25,11 +25,12 @@ export function run(
   opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const withInput = opts.input !== undefined;
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: [withInput ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20000);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -39,7 +40,10 @@ export function run(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    if (withInput) {
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(opts.input);
+    }
   });
 }
 

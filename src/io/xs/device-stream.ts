@@ -17,7 +17,7 @@ export class DeviceStream extends Duplex {
 
   static open(path: string): Promise<DeviceStream> {
     return new Promise((resolve, reject) => {
-      fs.open(path, fs.constants.O_RDWR, (err, fd) => {
+      fs.open(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY, (err, fd) => {
         if (err) reject(err);
         else resolve(new DeviceStream(fd));
       });
