@@ -1,0 +1,177 @@
+// xenstore wire framing (xs_wire.h): a 16-byte little-endian header, then up to 4096 bytes of
+// payload. Pure: no I/O.
+
+export const XsType = {
+  CONTROL: 0,
+  DIRECTORY: 1,
+  READ: 2,
+  GET_PERMS: 3,
+  WATCH: 4,
+  UNWATCH: 5,
+  TRANSACTION_START: 6,
+  TRANSACTION_END: 7,
+  INTRODUCE: 8,
+  RELEASE: 9,
+  GET_DOMAIN_PATH: 10,
+  WRITE: 11,
+  MKDIR: 12,
+  RM: 13,
+  SET_PERMS: 14,
+  WATCH_EVENT: 15,
+  ERROR: 16,
+  IS_DOMAIN_INTRODUCED: 17,
+  RESUME: 18,
+  SET_TARGET: 19,
+  // 20 was RESTRICT, removed from Xen: invalid.
+  RESET_WATCHES: 21,
+  DIRECTORY_PART: 22,
+  GET_FEATURE: 23,
+  SET_FEATURE: 24,
+  GET_QUOTA: 25,
+  SET_QUOTA: 26,
+  INVALID: 0xffff,
+} as const;
+
+export type XsTypeName = keyof typeof XsType;
+
+const typeNames = new Map<number, XsTypeName>(
+  (Object.entries(XsType) as [XsTypeName, number][]).map(([k, v]) => [v, k]),
+);
+
+/** The name of a message type, or `type<N>` for an unknown one (for logs). */
+export function xsTypeName(type: number): string {
+  return typeNames.get(type) ?? `type${type}`;
+}
+
+export const HEADER_SIZE = 16;
+/** Largest payload in either direction; a larger one kills the connection. */
+export const XENSTORE_PAYLOAD_MAX = 4096;
+export const XENSTORE_ABS_PATH_MAX = 3072;
+export const XENSTORE_REL_PATH_MAX = 2048;
+
+export interface XsFrame {
+  type: number;
+  reqId: number;
+  txId: number;
+  /** May be a view into a larger receive buffer: copy it to keep it past the callback. */
+  payload: Buffer;
+}
+
+export function writeHeader(buf: Buffer, type: number, reqId: number, txId: number, len: number): void {
+  buf.writeUInt32LE(type, 0);
+  buf.writeUInt32LE(reqId >>> 0, 4);
+  buf.writeUInt32LE(txId >>> 0, 8);
+  buf.writeUInt32LE(len, 12);
+}
+
+/** One frame with a payload given as bytes. Does not check the payload limit. */
+export function encodeFrame(type: number, reqId: number, txId: number, payload: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
+  writeHeader(buf, type, reqId, txId, payload.length);
+  buf.set(payload, HEADER_SIZE);
+  return buf;
+}
+
+/**
+ * One frame whose payload is `parts`, each followed by a NUL unless `lastRaw` is set (then the last
+ * part is written as is: WRITE's value). Strings are UTF-8. Returns undefined when the payload
+ * would exceed XENSTORE_PAYLOAD_MAX.
+ */
+export function encodeStringsFrame(
+  type: number,
+  reqId: number,
+  txId: number,
+  parts: readonly (string | Uint8Array)[],
+  lastRaw = false,
+): Buffer | undefined {
+  let len = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    len += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+    if (!(lastRaw && i === parts.length - 1)) len += 1;
+  }
+  if (len > XENSTORE_PAYLOAD_MAX) return undefined;
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + len);
+  writeHeader(buf, type, reqId, txId, len);
+  let off = HEADER_SIZE;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (typeof p === 'string') off += buf.write(p, off, 'utf8');
+    else {
+      buf.set(p, off);
+      off += p.length;
+    }
+    if (!(lastRaw && i === parts.length - 1)) buf[off++] = 0;
+  }
+  return buf;
+}
+
+export class FrameTooLargeError extends Error {
+  constructor(readonly len: number) {
+    super(`payload length ${len} exceeds ${XENSTORE_PAYLOAD_MAX}`);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+/**
+ * Reassembles frames from a byte stream cut anywhere. Frames lying inside one received chunk are
+ * handed out as views of it (no copy); a frame spanning chunks is assembled in a stash buffer.
+ */
+export class FrameDecoder {
+  private stash: Buffer | undefined;
+  private stashLen = 0;
+
+  /** True when a partial frame is buffered (a peer that stops here sent a short frame). */
+  get hasPartial(): boolean {
+    return this.stashLen > 0;
+  }
+
+  /**
+   * Feeds bytes; calls onFrame for every complete frame, in order. Throws FrameTooLargeError on a
+   * header announcing more than XENSTORE_PAYLOAD_MAX bytes (the stream is then unusable).
+   */
+  push(chunk: Buffer, onFrame: (frame: XsFrame) => void): void {
+    let off = 0;
+    if (this.stashLen > 0) {
+      off = this.fill(chunk, off, HEADER_SIZE);
+      if (this.stashLen < HEADER_SIZE) return;
+      const stash = this.stash!;
+      const len = stash.readUInt32LE(12);
+      if (len > XENSTORE_PAYLOAD_MAX) throw new FrameTooLargeError(len);
+      off = this.fill(chunk, off, HEADER_SIZE + len);
+      if (this.stashLen < HEADER_SIZE + len) return;
+      // The frame keeps the stash: start a fresh one next time.
+      this.stash = undefined;
+      this.stashLen = 0;
+      onFrame(readFrame(stash, 0, len));
+    }
+    while (chunk.length - off >= HEADER_SIZE) {
+      const len = chunk.readUInt32LE(off + 12);
+      if (len > XENSTORE_PAYLOAD_MAX) throw new FrameTooLargeError(len);
+      if (chunk.length - off < HEADER_SIZE + len) break;
+      const frame = readFrame(chunk, off, len);
+      off += HEADER_SIZE + len;
+      onFrame(frame);
+    }
+    if (off < chunk.length) this.fill(chunk, off, chunk.length - off);
+  }
+
+  /** Copies from chunk[off..] into the stash until it holds `upto` bytes; returns the new offset. */
+  private fill(chunk: Buffer, off: number, upto: number): number {
+    if (!this.stash) this.stash = Buffer.allocUnsafe(HEADER_SIZE + XENSTORE_PAYLOAD_MAX);
+    const n = Math.min(upto - this.stashLen, chunk.length - off);
+    if (n <= 0) return off;
+    chunk.copy(this.stash, this.stashLen, off, off + n);
+    this.stashLen += n;
+    return off + n;
+  }
+}
+
+function readFrame(buf: Buffer, off: number, len: number): XsFrame {
+  return {
+    type: buf.readUInt32LE(off),
+    reqId: buf.readUInt32LE(off + 4),
+    txId: buf.readUInt32LE(off + 8),
+    payload: buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + len),
+  };
+}
