@@ -20,9 +20,10 @@ load_modules() {
     name=$(basename "$m" .ko)
     if grep -q "^$(echo "$name" | tr - _) " /proc/modules; then echo "$name: already loaded"; continue; fi
     insmod "/lib/modules/$m" || { echo "insmod $name failed"; return 1; }
-    echo "$name: loaded"
+    xt_log "$name: loaded"
   done
   mount -t xenfs xenfs /proc/xen || { echo "mount xenfs failed"; return 1; }
+  xt_log "xenfs mounted"
   ls /dev/xen
   for d in evtchn gntdev gntalloc privcmd xenbus; do
     [ -c /dev/xen/$d ] || { echo "missing /dev/xen/$d"; return 1; }
@@ -56,7 +57,8 @@ report_versions() {
   v=/sys/hypervisor/version
   xen="$(cat $v/major).$(cat $v/minor)$(cat $v/extra)"
   xt_info xen-version "$xen"
-  xt_info linux-version "$(uname -r) $(cut -d' ' -f3- /proc/version | cut -c1-120)"
+  xt_info linux-version "$(uname -r)"
+  xt_info linux-build "$(uname -v)"
   xt_info dom0-cpus "$(grep -c ^processor /proc/cpuinfo)"
   xt_info dom0-memtotal-kb "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
   echo "xen $xen, linux $(uname -r)"
