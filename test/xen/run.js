@@ -178,6 +178,7 @@ async function main() {
     });
 
     report.versions.qemu = sh('qemu-system-x86_64', ['--version']).split('\n')[0];
+    report.packages = packageVersions(['qemu-system-x86', 'xen-hypervisor-4.17-amd64', 'xen-utils-4.17', 'busybox-static', `linux-image-${kver}`]).split('\n');
     qemuResult = await stages.run('boot-and-run', async () => {
       const q = boot({
         xenElf: xenElf.path,
@@ -278,6 +279,9 @@ function splitRelayedLogs(dir) {
   for (const [origin, lines] of files) fs.writeFileSync(path.join(dir, `${origin}.log`), lines.join('\n') + '\n');
 }
 
+process.on('exit', () => {
+  if (activeQemu && activeQemu.exitCode === null) activeQemu.kill('SIGKILL');
+});
 let exiting = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {

@@ -177,10 +177,18 @@ vbd_probe_stop() {
 }
 
 # --- final checks -----------------------------------------------------------------------------
+# no crash in dom0's kernel log nor in any guest console log (domU kernels log there)
 dmesg_clean() {
-  bad=$(dmesg | grep -iE 'segfault|general protection|BUG:|Oops|Call Trace|traps:' | head -20)
-  [ -z "$bad" ] || { echo "$bad"; echo "dmesg shows crashes"; return 1; }
-  echo "no segfaults, oopses or traps in dmesg"
+  pat='segfault|general protection|BUG:|Oops|Call Trace|traps:|Kernel panic'
+  bad=$(dmesg | grep -iE "$pat" | head -20)
+  for g in /var/log/xen/console/guest-*.log; do
+    [ -f "$g" ] || continue
+    gb=$(grep -iE "$pat" "$g" | head -10)
+    [ -z "$gb" ] || bad="$bad
+$(basename "$g"): $gb"
+  done
+  [ -z "$bad" ] || { echo "$bad"; echo "kernel logs show crashes"; return 1; }
+  echo "no segfaults, oopses or traps in dom0 dmesg or guest consoles"
 }
 
 show_logs() {

@@ -103,9 +103,14 @@ xt_heartbeat() {
   done
 }
 
-# xt_relay ORIGIN FILE: copy FILE's lines to the console as "ORIGIN| line", following it.
+# xt_relay ORIGIN FILE: copy FILE's lines to the console as "ORIGIN| line", following it
+# (also across truncation). One relay per origin: a second call for it does nothing.
 xt_relay() {
-  ( tail -n +1 -F "$2" 2> /dev/null | sed "s/^/$1| /" >> "$XT_CONSOLE" ) &
+  _pf="$XT_RUNDIR/relay.$1.pid"
+  if [ -f "$_pf" ] && kill -0 "$(cat "$_pf")" 2> /dev/null; then return 0; fi
+  setsid sh -c 'tail -n +1 -F "$1" 2> /dev/null | sed "s/^/$2| /" >> "$3"' sh "$2" "$1" "$XT_CONSOLE" \
+    < /dev/null > /dev/null 2>&1 &
+  echo $! > "$_pf"
 }
 
 # xt_wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.

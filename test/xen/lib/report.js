@@ -13,6 +13,7 @@ function markdown(r) {
   out.push(`${r.summary}  `, `wall time ${r.wallSeconds.toFixed(0)} s, finished ${r.finishedAt}`, '');
   out.push('| component | version |', '|---|---|');
   for (const [k, v] of Object.entries(r.versions)) out.push(`| ${k} | ${v} |`);
+  if (r.packages) out.push('', `Debian packages: ${r.packages.join(', ')}`);
   out.push('', '| host stage | result | seconds | note |', '|---|---|---|---|');
   for (const s of r.stages) out.push(`| ${s.name} | ${s.status} | ${s.seconds.toFixed(1)} | ${s.detail ?? ''} |`);
   out.push('', '| initramfs | compressed | unpacked | files | cache |', '|---|---|---|---|---|');
