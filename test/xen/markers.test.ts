@@ -56,6 +56,25 @@ describe('harness console markers', () => {
     expect(countsLine(perOrigin.get('domu1')!)).toBe('1 passed, 0 failed');
   });
 
+  it('keeps a guest that boots again on the same console apart', () => {
+    const log = new RunLog();
+    for (const l of [
+      'domu1| XENTEST BOOT domu uptime=1',
+      'domu1| XENTEST PLAN 1 g',
+      'domu1| XENTEST STEP g BEGIN timeout=5s',
+      'domu1| XENTEST STEP g FAIL 1.00s exit 1: no disk',
+      'domu1| XENTEST BOOT domu uptime=1',
+      'domu1| XENTEST PLAN 1 g',
+      'domu1| XENTEST STEP g BEGIN timeout=5s',
+    ]) {
+      log.feed(l, 0);
+    }
+    expect(log.results().map((r) => `${r.origin}:${r.step}:${r.status}:${r.detail}`)).toEqual([
+      'domu1:g:FAIL:exit 1: no disk',
+      'domu1#2:g:FAIL:began and never ended (stopped here)',
+    ]);
+  });
+
   it('counts a step that ran without being planned', () => {
     const log = new RunLog();
     log.feed('XENTEST STEP late BEGIN timeout=1s', 0);

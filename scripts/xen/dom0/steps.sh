@@ -112,12 +112,13 @@ vbd_probe_start() {
   xt_wait_for 30 "the probe to watch backend/vbd" grep -q '^WATCHING' /var/log/xentest/vbd-probe.log
 }
 
-# domu_create NAME SCENARIO: xl create from /xentest/domu/NAME.cfg, domU runs SCENARIO
+# domu_create NAME SCENARIO [CONFIG]: xl create from /xentest/domu/CONFIG.cfg (default pv)
+# with @NAME@ and @SCENARIO@ filled in; the domU runs its scenario SCENARIO
 domu_create() {
-  name=$1 scen=$2
+  name=$1 scen=$2 cfg=${3:-pv}
   : > "/var/log/xen/console/guest-$name.log"
   xt_relay "$name" "/var/log/xen/console/guest-$name.log"
-  sed "s/@SCENARIO@/$scen/" "$DOMU_CFG_DIR/$name.cfg" > "/run/xentest/$name.cfg"
+  sed "s/@NAME@/$name/; s/@SCENARIO@/$scen/" "$DOMU_CFG_DIR/$cfg.cfg" > "/run/xentest/$name.cfg"
   cat "/run/xentest/$name.cfg"
   t0=$(xt_now)
   xl create "/run/xentest/$name.cfg" > "/var/log/xentest/xl-create-$name.log" 2>&1; rc=$?
@@ -131,21 +132,30 @@ domu_create() {
 
 domid_of() { cat "/run/xentest/$1.domid"; }
 
-# blkfront_initialised NAME: the probe saw the frontend reach Initialised with its ring keys
+# blkfront_initialised NAME ORDER: the probe saw the frontend reach Initialised with the ring
+# keys of a 2^ORDER-page ring (order 0: ring-ref; else ring-page-order and ring-ref0..N-1)
 blkfront_initialised() {
-  domid=$(domid_of "$1")
+  domid=$(domid_of "$1") order=${2:-0}
   log=/var/log/xentest/vbd-probe.log
-  xt_wait_for 120 "frontend state 3 of domain $domid" \
-    grep -q "^FRONTEND /local/domain/$domid/device/vbd/[0-9]* state=3 " "$log" || return 1
-  line=$(grep "^FRONTEND /local/domain/$domid/device/vbd/[0-9]* state=3 " "$log" | head -1)
+  pat="^FRONTEND /local/domain/$domid/device/vbd/[0-9]* state=3 "
+  xt_wait_for 120 "frontend state 3 of domain $domid" grep -q "$pat" "$log" || return 1
+  line=$(grep "$pat" "$log" | head -1)
   echo "$line"
   keys=${line#* keys=}
-  xt_info blkfront-keys "$keys"
-  for k in ring-ref event-channel protocol; do
+  xt_info "blkfront-keys-order$order" "$keys"
+  want="event-channel protocol"
+  if [ "$order" -eq 0 ]; then
+    want="$want ring-ref"
+  else
+    echo "$keys" | grep -q "\"ring-page-order\":\"$order\"" || { echo "ring-page-order is not $order"; return 1; }
+    i=0
+    while [ $i -lt $((1 << order)) ]; do want="$want ring-ref$i"; i=$((i + 1)); done
+  fi
+  for k in $want; do
     echo "$keys" | grep -q "\"$k\"" || { echo "frontend key $k missing"; return 1; }
   done
-  be=$(grep "^BACKEND " "$log" | head -1)
-  xt_info backend-keys "${be#* keys=}"
+  be=$(grep "^BACKEND /local/domain/0/backend/vbd/$domid/" "$log" | head -1)
+  xt_info "backend-keys-order$order" "${be#* keys=}"
   xenstore-ls -fp "/local/domain/$domid/device/vbd"
   xenstore-ls -fp "/local/domain/0/backend/vbd/$domid"
 }
@@ -168,11 +178,17 @@ domu_destroy() {
   echo "domain $domid and its backend nodes are gone"
 }
 
+# every device the probe served was removed again, then stop it
 vbd_probe_stop() {
   pid=$(cat /run/xentest/vbd-probe.pid)
-  xt_wait_for 20 "the probe to see its device removed" grep -q '^REMOVED' /var/log/xentest/vbd-probe.log
+  log=/var/log/xentest/vbd-probe.log
+  served=$(grep -c '^BACKEND ' "$log")
+  xt_wait_for 20 "the probe to see its $served devices removed" \
+    sh -c "[ \$(grep -c '^REMOVED ' $log) -ge $served ]"
   rc=$?
+  grep -E '^(REMOVED|ERROR) ' "$log"
   kill "$pid" 2> /dev/null
+  grep -q '^ERROR ' "$log" && { echo "the probe logged errors"; return 1; }
   return $rc
 }
 

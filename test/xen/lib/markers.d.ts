@@ -36,6 +36,7 @@ export class RunLog {
   lastHeartbeatAt: number | undefined;
   poweroffAt: number | undefined;
   origins: Map<string, { plan?: string[]; done?: Marker; bootAt?: number }>;
+  boots: Map<string, number>;
   feed(raw: string, at: number): ParsedLine;
   results(): StepRow[];
 }

@@ -55,6 +55,7 @@ class RunLog {
     this.heartbeats = 0;
     this.lastHeartbeatAt = undefined;
     this.poweroffAt = undefined;
+    this.boots = new Map(); // console origin -> BOOT markers seen
   }
 
   origin(name) {
@@ -71,6 +72,10 @@ class RunLog {
     const parsed = parseLine(raw);
     const mk = parsed.marker;
     if (!mk) return parsed;
+    // a guest that boots again on the same console (restart, re-create) is a new instance
+    if (mk.kind === 'BOOT') this.boots.set(parsed.origin, (this.boots.get(parsed.origin) ?? 0) + 1);
+    const boots = this.boots.get(parsed.origin) ?? 1;
+    if (boots > 1) parsed.origin = `${parsed.origin}#${boots}`;
     const o = this.origin(parsed.origin);
     switch (mk.kind) {
       case 'BOOT':
