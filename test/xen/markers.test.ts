@@ -4,6 +4,7 @@ describe('harness console markers', () => {
   it('tells markers from log lines and reads the origin prefix', () => {
     expect(parseLine('[   17.8] io scheduler mq-deadline registered').marker).toBeUndefined();
     expect(parseLine('    | XENTEST INFO answer 42').marker).toBeUndefined();
+    expect(parseLine('domu1|=XENTEST STEP g PASS 1.00s').marker).toBeUndefined();
     const relayed = parseLine('domu1| XENTEST STEP guest-facts PASS 0.31s\r');
     expect(relayed.origin).toBe('domu1');
     expect(relayed.marker).toMatchObject({ kind: 'STEP', step: 'guest-facts', event: 'PASS', seconds: 0.31 });

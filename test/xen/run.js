@@ -12,6 +12,7 @@ const { RunLog, summarize, countsLine } = require('./lib/markers');
 const { fileDigest, treeDigest, runLogged, cachedLayer, Stages } = require('./lib/cache');
 const { boot } = require('./lib/qemu');
 const { writeReport } = require('./lib/report');
+const { splitRelayed } = require('./lib/relayed');
 
 const PROJECT = path.resolve(__dirname, '../..');
 const XEN_SCRIPTS = path.join(PROJECT, 'scripts/xen');
@@ -265,18 +266,12 @@ function onConsoleLine(runLog, opt, line, at, handle) {
   }
 }
 
-// Lines relayed by dom0 as "<origin>| ..." also go to <origin>.log (domU consoles, probe logs).
 function splitRelayedLogs(dir) {
   const serial = path.join(dir, 'serial.log');
   if (!fs.existsSync(serial)) return;
-  const files = new Map();
-  for (const l of fs.readFileSync(serial, 'utf8').split('\n')) {
-    const m = /^\[\s*[\d.]+\] ([A-Za-z0-9][A-Za-z0-9_.-]*)\| ?(.*)$/.exec(l);
-    if (!m) continue;
-    if (!files.has(m[1])) files.set(m[1], []);
-    files.get(m[1]).push(m[2]);
+  for (const [origin, lines] of splitRelayed(fs.readFileSync(serial, 'utf8'))) {
+    fs.writeFileSync(path.join(dir, `${origin}.log`), lines.join('\n') + '\n');
   }
-  for (const [origin, lines] of files) fs.writeFileSync(path.join(dir, `${origin}.log`), lines.join('\n') + '\n');
 }
 
 process.on('exit', () => {

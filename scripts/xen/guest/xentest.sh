@@ -8,6 +8,7 @@
 #   XENTEST INFO <key> <value...>              facts for the report (versions, keys, sizes)
 #   XENTEST HEARTBEAT <uptime> ...
 #   XENTEST DONE <origin> passed=<n> failed=<n> skipped=<n>
+#   XENTEST FILE <origin> BEGIN <path> / END   a whole log, its lines as "<origin>|=<line>"
 # A step runs a shell function of the scenario in its own session (setsid), so a timeout
 # kills everything it started; its output goes to $XT_LOGDIR/<name>.log and then, indented,
 # to the console.
@@ -105,12 +106,34 @@ xt_heartbeat() {
 
 # xt_relay ORIGIN FILE: copy FILE's lines to the console as "ORIGIN| line", following it
 # (also across truncation). One relay per origin: a second call for it does nothing.
+# Live relays poll once a second and may lag under load: xt_dump_relays at the end
+# prints every relayed file whole, and the host keeps that copy.
 xt_relay() {
   _pf="$XT_RUNDIR/relay.$1.pid"
   if [ -f "$_pf" ] && kill -0 "$(cat "$_pf")" 2> /dev/null; then return 0; fi
   setsid sh -c 'tail -n +1 -F "$1" 2> /dev/null | sed "s/^/$2| /" >> "$3"' sh "$2" "$1" "$XT_CONSOLE" \
     < /dev/null > /dev/null 2>&1 &
   echo $! > "$_pf"
+  echo "$2" > "$XT_RUNDIR/relay.$1.file"
+}
+
+# xt_dump ORIGIN FILE: stop ORIGIN's relay, then print FILE framed by FILE markers, each line
+# as "ORIGIN|=line" (never read as a marker)
+xt_dump() {
+  _pf="$XT_RUNDIR/relay.$1.pid"
+  [ -f "$_pf" ] && kill -TERM -"$(cat "$_pf")" 2> /dev/null
+  rm -f "$_pf"
+  xt_mark "FILE $1 BEGIN $2"
+  [ -f "$2" ] && sed "s/^/$1|=/" "$2" >> "$XT_CONSOLE"
+  xt_mark "FILE $1 END"
+}
+
+xt_dump_relays() {
+  for _f in "$XT_RUNDIR"/relay.*.file; do
+    [ -f "$_f" ] || continue
+    _o=${_f#"$XT_RUNDIR"/relay.}
+    xt_dump "${_o%.file}" "$(cat "$_f")"
+  done
 }
 
 # xt_wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.
