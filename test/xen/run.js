@@ -137,7 +137,8 @@ async function main() {
       return { path: r.path, note: r.hit ? 'cached' : 'unpacked' };
     });
 
-    const pkgs = packageVersions(['busybox-static', 'xen-utils-4.17', 'xenstore-utils', 'libxenstore4']);
+    // the kernel package too: a rebuilt kernel may keep its version string
+    const pkgs = packageVersions(['busybox-static', 'xen-utils-4.17', 'xenstore-utils', 'libxenstore4', `linux-image-${kver}`]);
     const domu = await stages.run('initramfs-domu', () => {
       const r = layer('domu', 'domu.sh', {
         kver,
