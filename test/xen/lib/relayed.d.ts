@@ -1,0 +1,2 @@
+// Types for relayed.js.
+export function splitRelayed(text: string): Map<string, string[]>;
