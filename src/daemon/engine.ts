@@ -1,0 +1,304 @@
+// The backend engine: the bus and one device actor per virtual disk, each persisted to its own
+// stream, fed by xenstore watches (read after every firing, then sent as typed observations).
+import type { Subscription } from 'rxjs';
+import type { AnyStateMachine } from 'xstate';
+import type { XenStore } from '../io/xs/client';
+import type { Logger } from '../log';
+import {
+  type BlockBackendSettings,
+  type BusDevice,
+  type DeviceIdentity,
+  type DeviceRef,
+  backendChanged,
+  blockDeviceMachine,
+  busMachine,
+  connectKeyNames,
+  deviceIdentity,
+  deviceKey,
+  deviceOptions,
+  frontendChanged,
+  parseBackendWatchPath,
+} from '../machines';
+import type { Clock, EventStore } from '../store/events';
+import type { MachineEvent } from '../store/fold';
+import { PersistentActor, type TransitionRecord } from '../store/persistent-actor';
+import { readDirectory, readKeys } from '../effects/xenstore';
+import { Coalescer } from './coalescer';
+
+export interface EngineTransition extends TransitionRecord {
+  readonly machine: 'bus' | 'vbd';
+  /** The device key "<frontend domid>/<devid>" (absent for the bus). */
+  readonly device?: string;
+}
+
+export interface EngineOptions {
+  readonly xs: XenStore;
+  readonly store: EventStore;
+  readonly backendDomid: number;
+  readonly backendType: string;
+  readonly settings: BlockBackendSettings;
+  /** The block device machine's named actors (src/effects/block-device). */
+  readonly deviceActors: Record<string, unknown>;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly snapshotEvery?: number;
+  readonly onTransition?: (t: EngineTransition) => void;
+  /** A device was recovered from the store at start (not created). */
+  readonly onRecovered?: (key: string) => void;
+}
+
+interface DeviceRuntime {
+  readonly key: string;
+  readonly identity: DeviceIdentity;
+  readonly actor: PersistentActor<AnyStateMachine>;
+  readonly subscriptions: { unsubscribe(): void }[];
+  lastBackend?: string;
+  lastFrontend?: string;
+}
+
+const deviceStream = (type: string, key: string) => `device/${type}/${key}`;
+
+export class BackendEngine {
+  private bus!: PersistentActor<AnyStateMachine>;
+  private readonly devices = new Map<string, DeviceRuntime>();
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly reads: Coalescer;
+  private readonly busPath: string;
+  private readonly deviceMachine: AnyStateMachine;
+  private stopping = false;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.busPath = `/local/domain/${opts.backendDomid}/backend/${opts.backendType}`;
+    this.reads = new Coalescer((key, err) => {
+      if (!this.stopping) opts.logger.warn({ err, key }, 'xenstore read after a watch failed');
+    });
+    this.deviceMachine = blockDeviceMachine.provide({ actors: opts.deviceActors as never }) as unknown as AnyStateMachine;
+  }
+
+  /** Recovers the bus and its devices from the store, then watches xenstore. */
+  async start(): Promise<void> {
+    const { store, logger } = this.opts;
+    const busStream = `bus/${this.opts.backendType}`;
+    const machine = busMachine.provide({
+      actions: {
+        spawnDevice: (_: unknown, ref: DeviceRef) => this.spawn(ref),
+        retireDevice: (_: unknown, ref: DeviceRef) => this.retire(ref),
+      },
+    }) as unknown as AnyStateMachine;
+    const busOpts = { store, stream: busStream, machine, clock: this.opts.clock, snapshotEvery: this.opts.snapshotEvery, onTransition: (t: TransitionRecord) => this.opts.onTransition?.({ ...t, machine: 'bus' }), onStoreError: (err: unknown) => logger.error({ err }, 'event store write failed') };
+    this.bus = (await store.version(busStream)) > 0
+      ? await PersistentActor.recover(busOpts)
+      : await PersistentActor.create(busOpts, { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType });
+    // Recovery folded the bus without running its actions: give every registered device its actor.
+    for (const device of Object.values(this.busDevices())) {
+      this.spawn({ ...device, key: deviceKey(device.frontendDomid, device.devid) });
+    }
+    await Promise.all(this.pending.values());
+    this.subscriptions.push(
+      this.opts.xs.watch(this.busPath).subscribe((ev) => this.onBusWatch(ev.path)),
+      this.opts.xs.connection$.subscribe((c) => {
+        if (c === 'resync') this.scheduleResync();
+      }),
+    );
+    await this.resync();
+  }
+
+  private busDevices(): Record<string, BusDevice> {
+    return (this.bus.getSnapshot().context as { devices: Record<string, BusDevice> }).devices;
+  }
+
+  private onBusWatch(path: string): void {
+    if (this.stopping) return;
+    const where = parseBackendWatchPath(path, this.opts.backendDomid, this.opts.backendType);
+    if (!where) {
+      this.scheduleResync();
+      return;
+    }
+    const key = deviceKey(where.frontendDomid, where.devid);
+    this.reads.schedule(`bus:${key}`, () => this.observeDirectory(where.frontendDomid, where.devid));
+    const runtime = this.devices.get(key);
+    if (runtime && (where.subpath === 'state' || where.subpath === 'online' || where.subpath === '')) {
+      this.scheduleBackend(runtime, false);
+    }
+  }
+
+  private scheduleResync(): void {
+    this.reads.schedule('resync', () => this.resync());
+  }
+
+  /** One device directory as it is now, for the bus. */
+  private async observeDirectory(frontendDomid: number, devid: number): Promise<void> {
+    const key = deviceKey(frontendDomid, devid);
+    const dir = `${this.busPath}/${frontendDomid}/${devid}`;
+    const keys = await readKeys(this.opts.xs, dir, ['state', 'online']);
+    const exists = keys.state !== undefined || keys.online !== undefined || (await this.opts.xs.tryRead(dir)) !== undefined;
+    if (!exists) {
+      if (key in this.busDevices()) this.sendBus({ type: 'device.removed', frontendDomid, devid });
+      return;
+    }
+    if (key in this.busDevices()) return;
+    const seen = backendChanged(keys.state, keys.online);
+    this.sendBus({ type: 'device.seen', frontendDomid, devid, state: seen.state, online: seen.online });
+  }
+
+  /** Every device directory now: the bus reconciles, every device observes both ends again. */
+  private async resync(): Promise<void> {
+    const { xs } = this.opts;
+    const devices: { frontendDomid: number; devid: number; state: number; online: boolean }[] = [];
+    const names = await xs.directory(this.busPath).catch(() => [] as string[]);
+    for (const fe of names) {
+      const ids = await xs.directory(`${this.busPath}/${fe}`).catch(() => [] as string[]);
+      for (const id of ids) {
+        const where = parseBackendWatchPath(`${this.busPath}/${fe}/${id}`, this.opts.backendDomid, this.opts.backendType);
+        if (!where) continue;
+        const keys = await readKeys(xs, `${this.busPath}/${fe}/${id}`, ['state', 'online']);
+        const seen = backendChanged(keys.state, keys.online);
+        devices.push({ frontendDomid: where.frontendDomid, devid: where.devid, state: seen.state, online: seen.online });
+      }
+    }
+    this.sendBus({ type: 'bus.resync', devices });
+    await Promise.all(this.pending.values());
+    for (const runtime of this.devices.values()) {
+      this.scheduleBackend(runtime, true);
+      this.scheduleFrontend(runtime, true);
+    }
+  }
+
+  private sendBus(event: MachineEvent): void {
+    if (!this.stopping) this.bus.send(event);
+  }
+
+  private spawn(ref: DeviceRef): void {
+    if (this.devices.has(ref.key) || this.pending.has(ref.key)) return;
+    const job = this.createDevice(ref)
+      .catch((err) => this.opts.logger.error({ err, device: ref.key }, 'could not start the device'))
+      .finally(() => this.pending.delete(ref.key));
+    this.pending.set(ref.key, job);
+  }
+
+  private async createDevice(ref: DeviceRef): Promise<void> {
+    const { store, xs, settings, logger } = this.opts;
+    const identity = deviceIdentity({ backendDomid: this.opts.backendDomid, backendType: this.opts.backendType, frontendDomid: ref.frontendDomid, devid: ref.devid });
+    const stream = deviceStream(this.opts.backendType, ref.key);
+    const actorOpts = {
+      store,
+      stream,
+      machine: this.deviceMachine,
+      clock: this.opts.clock,
+      snapshotEvery: this.opts.snapshotEvery,
+      onTransition: (t: TransitionRecord) => this.opts.onTransition?.({ ...t, machine: 'vbd', device: ref.key }),
+      onStoreError: (err: unknown) => logger.error({ err, device: ref.key }, 'event store write failed'),
+    };
+    let actor: PersistentActor<AnyStateMachine>;
+    if ((await store.version(stream)) > 0) {
+      try {
+        actor = await PersistentActor.recover(actorOpts);
+        this.opts.onRecovered?.(ref.key);
+      } catch (err) {
+        // A stream that cannot be folded is rebuilt from xenstore rather than crash-looping.
+        logger.error({ err, device: ref.key }, 'device stream unreadable; rebuilding it from xenstore');
+        await store.deleteStream(stream);
+        actor = await PersistentActor.create(actorOpts, { identity, options: deviceOptions(await readDirectory(xs, identity.backendPath)), settings });
+      }
+    } else {
+      const options = deviceOptions(await readDirectory(xs, identity.backendPath));
+      actor = await PersistentActor.create(actorOpts, { identity, options, settings });
+    }
+    const runtime: DeviceRuntime = { key: ref.key, identity, actor, subscriptions: [] };
+    if (this.stopping) {
+      await actor.stop();
+      return;
+    }
+    this.devices.set(ref.key, runtime);
+    runtime.subscriptions.push(
+      actor.ref.subscribe((s: { status: string }) => {
+        if (s.status === 'done') this.sendBus({ type: 'device.destroyed', frontendDomid: ref.frontendDomid, devid: ref.devid });
+      }),
+      xs.watch(`${identity.frontendPath}/state`).subscribe(() => this.scheduleFrontend(runtime, false)),
+    );
+    if (actor.getSnapshot().status === 'done') {
+      this.sendBus({ type: 'device.destroyed', frontendDomid: ref.frontendDomid, devid: ref.devid });
+      return;
+    }
+    this.scheduleBackend(runtime, true);
+  }
+
+  private scheduleBackend(runtime: DeviceRuntime, force: boolean): void {
+    if (force) runtime.lastBackend = undefined;
+    this.reads.schedule(`be:${runtime.key}`, async () => {
+      const keys = await readKeys(this.opts.xs, runtime.identity.backendPath, ['state', 'online']);
+      this.deliver(runtime, 'lastBackend', backendChanged(keys.state, keys.online) as unknown as MachineEvent);
+    });
+  }
+
+  private scheduleFrontend(runtime: DeviceRuntime, force: boolean): void {
+    if (force) runtime.lastFrontend = undefined;
+    this.reads.schedule(`fe:${runtime.key}`, async () => {
+      const { frontendPath } = runtime.identity;
+      const state = await this.opts.xs.tryRead(`${frontendPath}/state`);
+      const keys = await readKeys(this.opts.xs, frontendPath, connectKeyNames(this.opts.settings.maxRingPageOrder));
+      this.deliver(runtime, 'lastFrontend', frontendChanged(state, keys) as unknown as MachineEvent);
+    });
+  }
+
+  /** Sends an observation unless it repeats the last one (a spurious firing). */
+  private deliver(runtime: DeviceRuntime, slot: 'lastBackend' | 'lastFrontend', event: MachineEvent): void {
+    if (this.stopping || this.devices.get(runtime.key) !== runtime) return;
+    const text = JSON.stringify(event);
+    if (runtime[slot] === text) return;
+    runtime[slot] = text;
+    runtime.actor.send(event);
+  }
+
+  private retire(ref: DeviceRef): void {
+    const job = (async () => {
+      await this.pending.get(ref.key);
+      const runtime = this.devices.get(ref.key);
+      if (!runtime) return;
+      this.devices.delete(ref.key);
+      runtime.subscriptions.forEach((s) => s.unsubscribe());
+      await runtime.actor.destroy();
+    })().catch((err) => this.opts.logger.error({ err, device: ref.key }, 'could not retire the device'));
+    this.pending.set(`retire:${ref.key}`, job.finally(() => this.pending.delete(`retire:${ref.key}`)));
+  }
+
+  /** The device actors, for the CLI, the dashboard and tests. */
+  deviceActors(): ReadonlyMap<string, PersistentActor<AnyStateMachine>> {
+    return new Map([...this.devices].map(([k, r]) => [k, r.actor]));
+  }
+
+  busActor(): PersistentActor<AnyStateMachine> {
+    return this.bus;
+  }
+
+  /** Sends an operator request (unplug, resize) to a device. */
+  request(key: string, event: MachineEvent): boolean {
+    const runtime = this.devices.get(key);
+    if (!runtime) return false;
+    runtime.actor.send(event);
+    return true;
+  }
+
+  /** Waits until watch-driven reads and device starts have settled (tests, shutdown). */
+  async settled(): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      await this.reads.idle();
+      await Promise.all(this.pending.values());
+      await Promise.all([...this.devices.values()].map((d) => d.actor.flushed()));
+      await this.bus.flushed();
+    }
+  }
+
+  /** Stops watching and stops every actor; devices stay as they are in xenstore for the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.subscriptions.forEach((s) => s.unsubscribe());
+    await this.reads.idle();
+    await Promise.all(this.pending.values());
+    for (const runtime of this.devices.values()) runtime.subscriptions.forEach((s) => s.unsubscribe());
+    await Promise.all([...this.devices.values()].map((d) => d.actor.stop()));
+    this.devices.clear();
+    await this.bus.stop();
+  }
+}
