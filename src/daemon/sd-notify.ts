@@ -7,7 +7,7 @@ export function sdNotify(state: string): boolean {
   if (!process.env.NOTIFY_SOCKET) return false;
   if (notify === undefined) {
     try {
-      notify = koffi.load('libsystemd.so.0').func('int sd_notify(int unset_environment, const char *state)') as typeof notify;
+      notify = koffi.load('libsystemd.so.0').func('int sd_notify(int unset_environment, const char *state)') as unknown as typeof notify;
     } catch {
       notify = null;
     }
