@@ -95,15 +95,25 @@ export class Dispatcher {
     if (type === XsType.WATCH) this.fireNewWatch(conn);
   }
 
+  /** The operation context of a connection (or of one of its transactions), kept between requests. */
   private ctx(conn: ServerConnection, tx: ServerTransaction | undefined): OpContext {
     const { store, domains, events } = this.host;
-    return {
-      domid: conn.domid,
-      target: domains.targetOf(conn.domid),
-      view: tx ?? store,
-      quotas: domains.quotasFor(conn.domid),
-      fire: tx ? (p, exact, node, old) => tx.queueEvent(p, exact, node, old) : (p, exact, node, old) => events.fire(p, exact, node, old),
-    };
+    const holder: { opContext?: OpContext } = tx ?? conn;
+    let c = holder.opContext;
+    if (!c) {
+      c = {
+        domid: conn.domid,
+        target: undefined,
+        view: tx ?? store,
+        quotas: domains.quotas,
+        fire: tx ? (p, exact, node, old) => tx.queueEvent(p, exact, node, old) : (p, exact, node, old) => events.fire(p, exact, node, old),
+      };
+      holder.opContext = c;
+    }
+    // Both can change between requests (SET_TARGET, SET_QUOTA).
+    c.target = domains.targetOf(conn.domid);
+    c.quotas = domains.quotasFor(conn.domid);
+    return c;
   }
 
   private execute(conn: ServerConnection, req: XsRequest, tx: ServerTransaction | undefined, txId: number): Buffer {

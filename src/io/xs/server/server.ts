@@ -166,8 +166,8 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
     this.dispatcher.handleFrame(conn, frame);
   }
 
-  output(conn: ServerConnection, frame: Buffer): void {
-    this.gate.output(conn, frame);
+  queued(conn: ServerConnection): void {
+    this.gate.queued(conn);
   }
 
   closed(conn: ServerConnection): void {
