@@ -10,8 +10,8 @@ import type { ServerWatch, WatchOwner } from './watches';
 
 export interface ConnectionHost {
   handleFrame(conn: ServerConnection, frame: XsFrame): void;
-  /** A frame was queued: the host decides when it may leave (see OutputGate). */
-  queued(conn: ServerConnection): void;
+  /** A frame was queued at output position `at`: the host decides when it may leave (OutputGate). */
+  queued(conn: ServerConnection, at: number): void;
   closed(conn: ServerConnection): void;
   readonly log: XsLogger;
 }
@@ -63,20 +63,22 @@ export class ServerConnection implements WatchOwner {
   send(type: number, reqId: number, txId: number, payload: Buffer): void {
     if (this.isClosed) return;
     const w = this.writer;
+    const at = w.position;
     w.beginFrame(type, reqId, txId);
     w.putBytes(payload);
-    if (w.endFrame()) this.queued();
+    if (w.endFrame()) this.queued(at);
   }
 
   sendEvent(path: string, token: string): void {
     if (this.isClosed) return;
     const w = this.writer;
+    const at = w.position;
     w.beginFrame(XsType.WATCH_EVENT, 0, 0);
     w.putString(path, 'latin1');
     w.putNul();
     w.putString(token, 'latin1');
     w.putNul();
-    if (w.endFrame()) this.queued();
+    if (w.endFrame()) this.queued(at);
     else this.host.log.warn({ conn: this.label }, 'xenstored: watch event too large for one frame, dropped');
   }
 
@@ -92,7 +94,13 @@ export class ServerConnection implements WatchOwner {
     if (bytes.length > 0) this.stream.write(bytes);
   }
 
-  /** Writes all queued output once the current tick's work is done (replies leave in batches). */
+  /**
+   * Where output held back for durability starts (OutputGate); the scheduled flush stops there.
+   * undefined: nothing is held.
+   */
+  heldFrom: number | undefined;
+
+  /** Writes queued output once the current tick's work is done (replies leave in batches). */
   scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -101,17 +109,17 @@ export class ServerConnection implements WatchOwner {
 
   private readonly flushAll = (): void => {
     this.flushQueued = false;
-    this.flushUpTo();
+    this.flushUpTo(this.heldFrom);
   };
 
   /** A peer that lets too much output pile up is dropped. */
-  private queued(): void {
+  private queued(at: number): void {
     if (this.stream.writableLength + this.writer.pending > this.maxOutputBytes) {
       this.host.log.warn({ conn: this.label }, 'xenstored: dropping connection that does not read its replies');
       this.close();
       return;
     }
-    this.host.queued(this);
+    this.host.queued(this, at);
   }
 
   close(): void {

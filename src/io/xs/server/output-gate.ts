@@ -4,7 +4,13 @@
 // and each connection's output is released up to where it stood when that batch was started.
 import type { XsLogger } from '../logger';
 import type { ServerConnection } from './connection';
-import type { TreePersistence } from './persist';
+
+/** What the gate needs of the persistence (TreePersistence). */
+export interface StagedWrites {
+  readonly dirty: boolean;
+  /** Writes everything staged so far; rejects (keeping it staged) on failure. */
+  flush(): Promise<void>;
+}
 
 export class OutputGate {
   /** Connections with output that must wait for the next flush. */
@@ -14,13 +20,19 @@ export class OutputGate {
   private failing = false;
 
   constructor(
-    private readonly persist: TreePersistence | undefined,
+    private readonly persist: StagedWrites | undefined,
     private readonly log: XsLogger,
   ) {}
 
-  queued(conn: ServerConnection): void {
-    if (!this.persist || (!this.persist.dirty && !this.flushing)) conn.scheduleFlush();
-    else this.waiting.add(conn);
+  /** A frame was queued on conn at output position `at`. */
+  queued(conn: ServerConnection, at: number): void {
+    if (!this.persist || (!this.persist.dirty && !this.flushing)) {
+      conn.scheduleFlush();
+      return;
+    }
+    // Hold this frame and everything after it; what came before may still leave.
+    if (conn.heldFrom === undefined) conn.heldFrom = at;
+    this.waiting.add(conn);
   }
 
   /** Called when a change was staged: flush once the current synchronous work is done. */
@@ -56,9 +68,16 @@ export class OutputGate {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      for (const [c, position] of marks) c.flushUpTo(position);
+      for (const [c, position] of marks) {
+        c.flushUpTo(position);
+        // Output queued during the flush stays held, from where this release stopped.
+        c.heldFrom = this.waiting.has(c) ? position : undefined;
+      }
     }
-    for (const c of this.waiting) c.flushUpTo();
+    for (const c of this.waiting) {
+      c.heldFrom = undefined;
+      c.flushUpTo();
+    }
     this.waiting.clear();
     this.flushing = undefined;
   }

@@ -166,8 +166,8 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
     this.dispatcher.handleFrame(conn, frame);
   }
 
-  queued(conn: ServerConnection): void {
-    this.gate.queued(conn);
+  queued(conn: ServerConnection, at: number): void {
+    this.gate.queued(conn, at);
   }
 
   closed(conn: ServerConnection): void {
