@@ -304,8 +304,7 @@ function measurePyxs(socket: string, o: PyxsParams): Promise<Figures> {
   });
 }
 
-async function startServerProcess(socket: string): Promise<ChildProcess> {
-  const main = path.resolve(__dirname, '../cli/main.js');
+async function startServerProcess(main: string, socket: string): Promise<ChildProcess> {
   const p = spawn(process.execPath, [main, 'xenstored', '--socket', socket], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -367,11 +366,13 @@ export async function runXenstoreBench(opts: XenstoreBenchOptions = {}): Promise
   let proc: ChildProcess | undefined;
   let server: XenstoredServer | undefined;
   try {
-    if (opts.inProcessServer) {
+    const main = path.resolve(__dirname, '../cli/main.js');
+    const inProcess = opts.inProcessServer === true || !fs.existsSync(main);
+    if (inProcess) {
       server = await XenstoredServer.open();
       await server.listen(socket);
     } else {
-      proc = await startServerProcess(socket);
+      proc = await startServerProcess(main, socket);
     }
     log('xenstore bench: our client...');
     const ours = await measureOurs(socket, ourParams);
@@ -395,7 +396,7 @@ export async function runXenstoreBench(opts: XenstoreBenchOptions = {}): Promise
         watchP99UnderOneMs: ours.watchP99Ms < 1,
       },
       table: renderTable(rows, conflicts, {
-        server: opts.inProcessServer ? 'in-process' : 'separate process',
+        server: inProcess ? 'in-process' : 'separate process',
         ours:
           `${ourParams.window} requests in flight on one connection; ${ourParams.txConnections * ourParams.txPerConnection} concurrent ` +
           `transactions on ${ourParams.txConnections} connections (${ourParams.txConnections} on the hot key)`,
