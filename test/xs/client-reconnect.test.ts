@@ -98,6 +98,29 @@ describe('XenStore reconnection', () => {
     await server.close();
   });
 
+  it('registers a watch subscribed while disconnected once, when the connection is back', async () => {
+    const server = await XenstoredServer.open();
+    await server.listen(sock);
+    const xs = await XenStore.connect({ path: sock, reconnect: fast });
+    const states: XsConnectionEvent[] = [];
+    xs.connection$.subscribe((s) => states.push(s));
+    await server.close();
+    await until(() => states.includes('disconnected'), 5000, 'disconnected');
+    const events: XsWatchEvent[] = [];
+    let failed: unknown;
+    xs.watch('/late').subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e) });
+    const again = await XenstoredServer.open();
+    await again.listen(sock);
+    await until(() => states.includes('resync'), 5000, 'resync');
+    await until(() => events.length >= 1, 5000, 'first event');
+    await xs.write('/late/x', '1');
+    await until(() => events.some((e) => e.path === '/late/x'), 5000, 'event');
+    expect(failed).toBeUndefined();
+    expect(again.stats().watches).toBe(1);
+    await xs.close();
+    await again.close();
+  });
+
   it('keeps trying with backoff while nothing listens', async () => {
     const server = await XenstoredServer.open();
     await server.listen(sock);
