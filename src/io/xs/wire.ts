@@ -271,6 +271,24 @@ export class FrameDecoder {
   }
 }
 
+/**
+ * Cuts bytes into whole frames (views), for transports that take one message per write (the
+ * Linux xenbus device acts on the first message of a write and drops the rest). `carry` holds an
+ * incomplete tail from the previous call; the new tail is returned in `rest`.
+ */
+export function frameSlices(bytes: Buffer, carry?: Buffer): { frames: Buffer[]; rest: Buffer | undefined } {
+  const buf = carry && carry.length > 0 ? Buffer.concat([carry, bytes]) : bytes;
+  const frames: Buffer[] = [];
+  let off = 0;
+  while (buf.length - off >= HEADER_SIZE) {
+    const end = off + HEADER_SIZE + buf.readUInt32LE(off + 12);
+    if (end > buf.length) break;
+    frames.push(buf.subarray(off, end));
+    off = end;
+  }
+  return { frames, rest: off < buf.length ? Buffer.from(buf.subarray(off)) : undefined };
+}
+
 function readFrame(buf: Buffer, off: number, len: number): XsFrame {
   return {
     type: buf.readUInt32LE(off),
