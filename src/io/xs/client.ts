@@ -3,7 +3,7 @@
 // visible on connection$ ('disconnected', then 'connected' and 'resync'): watch events may have
 // been lost meanwhile, so readers re-read what they care about.
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
+import { Subject, throwError, type Observable } from 'rxjs';
 import { XsConnection, rawPayload, type Decode } from './connection';
 import { XsError, isXsError } from './errors';
 import { silentLogger, type XsLogger } from './logger';
@@ -162,8 +162,14 @@ export class XenStore extends XsOpsBase implements XsOps {
     }
   }
 
-  /** Every watch event of path and below; see WatchManager. */
+  /**
+   * Every watch event of path and below; see WatchManager. Errors with ENOTCONN when the client
+   * is closed, or when the connection is lost and reconnecting is off.
+   */
   watch(path: string): Observable<XsWatchEvent> {
+    if (this.isClosed || (!this.reconnect && !this.connected)) {
+      return throwError(() => new XsError('ENOTCONN', this.isClosed ? 'client closed' : 'connection to xenstored lost'));
+    }
     return this.watches.watch(path);
   }
 
@@ -221,6 +227,7 @@ export class XenStore extends XsOpsBase implements XsOps {
     if (!this.reconnect) {
       const e = new XsError('ENOTCONN', 'connection to xenstored lost');
       for (const w of this.waiters.splice(0)) w.reject(e);
+      this.watches.failAll(e);
       return;
     }
     this.scheduleReconnect(1);

@@ -104,6 +104,14 @@ export class WatchManager {
     }
   }
 
+  /** Fails every subscription (the connection is gone for good). */
+  failAll(err: XsError): void {
+    for (const e of [...this.byPath.values()]) {
+      this.drop(e);
+      e.subject.error(err);
+    }
+  }
+
   private register(e: WatchEntry): Promise<void> {
     const p = this.io.register(e.path, e.token).then(
       () => {
