@@ -147,7 +147,8 @@ async function measureOurs(socket: string, o: OurParams): Promise<Figures> {
     await pipelined(5000, o.window, () => xs.read('/bench/ours/r'));
     await pipelined(5000, o.window, (i) => xs.write(`/bench/ours/w/k${i % 100}`, String(i)));
     await watchLatencies(xs, watcher, 200);
-    await transactions(clients, o.txPerConnection, 500, (i) => `/bench/ours/tx/k${i % concurrency}`);
+    for (let w = 0; w < 3; w++) await transactions(clients, o.txPerConnection, 2000, (i) => `/bench/ours/tx/k${i % concurrency}`);
+    await transactions(clients, 1, 500, () => '/bench/ours/tx/counter');
 
     const lat = (await watchLatencies(xs, watcher, o.watchN)).sort((a, b) => a - b);
     const reads: number[] = [];
@@ -354,7 +355,7 @@ export async function runXenstoreBench(opts: XenstoreBenchOptions = {}): Promise
   const ourParams: OurParams = {
     n: q ? 5000 : 40000,
     watchN: q ? 300 : 2000,
-    txN: q ? 500 : 4000,
+    txN: q ? 500 : 8000,
     runs: q ? 1 : 3,
     window: opts.window ?? 256,
     txConnections: 8,
