@@ -82,8 +82,10 @@ interface OurParams {
   txN: number;
   runs: number;
   window: number;
-  txConnections: number;
-  txPerConnection: number;
+  /** Transactions in flight on the main connection (the daemon runs its transactions on one). */
+  txConcurrency: number;
+  /** Connections contending for the hot key, one transaction each at a time. */
+  hotContenders: number;
 }
 
 /** Watch delivery: one write at a time, timed from the write call to the watcher's event. */
@@ -110,7 +112,7 @@ async function watchLatencies(xs: XenStore, watcher: XenStore, count: number): P
   return latencies;
 }
 
-/** Transactions incrementing keys[i % keys.length], `concurrency` at a time over `clients`. */
+/** `total` increment transactions of key(i), `perClient` at a time on each of `clients`. */
 async function transactions(clients: XenStore[], perClient: number, total: number, key: (i: number) => string): Promise<{ perSec: number; attempts: number }> {
   let attempts = 0;
   let next = 0;
@@ -135,11 +137,11 @@ async function transactions(clients: XenStore[], perClient: number, total: numbe
 async function measureOurs(socket: string, o: OurParams): Promise<Figures> {
   const xs = await XenStore.connect({ path: socket, reconnect: false });
   const watcher = await XenStore.connect({ path: socket, reconnect: false });
-  const clients = await Promise.all(Array.from({ length: o.txConnections }, () => XenStore.connect({ path: socket, reconnect: false })));
+  const clients = await Promise.all(Array.from({ length: o.hotContenders }, () => XenStore.connect({ path: socket, reconnect: false })));
   try {
     await xs.write('/bench/ours/r', 'x'.repeat(32));
     for (let k = 0; k < 100; k++) await xs.write(`/bench/ours/w/k${k}`, '');
-    const concurrency = o.txConnections * o.txPerConnection;
+    const concurrency = o.txConcurrency;
     for (let k = 0; k < concurrency; k++) await xs.write(`/bench/ours/tx/k${k}`, '0');
     await xs.write('/bench/ours/tx/counter', '0');
 
@@ -147,7 +149,7 @@ async function measureOurs(socket: string, o: OurParams): Promise<Figures> {
     await pipelined(5000, o.window, () => xs.read('/bench/ours/r'));
     await pipelined(5000, o.window, (i) => xs.write(`/bench/ours/w/k${i % 100}`, String(i)));
     await watchLatencies(xs, watcher, 200);
-    for (let w = 0; w < 3; w++) await transactions(clients, o.txPerConnection, 2000, (i) => `/bench/ours/tx/k${i % concurrency}`);
+    for (let w = 0; w < 3; w++) await transactions([xs], concurrency, 2000, (i) => `/bench/ours/tx/k${i % concurrency}`);
     await transactions(clients, 1, 500, () => '/bench/ours/tx/counter');
 
     const lat = (await watchLatencies(xs, watcher, o.watchN)).sort((a, b) => a - b);
@@ -161,7 +163,7 @@ async function measureOurs(socket: string, o: OurParams): Promise<Figures> {
     for (let r = 0; r < o.runs; r++) {
       reads.push(await pipelined(o.n, o.window, () => xs.read('/bench/ours/r')));
       writes.push(await pipelined(o.n, o.window, (i) => xs.write(`/bench/ours/w/k${i % 100}`, String(i))));
-      free.push((await transactions(clients, o.txPerConnection, o.txN, (i) => `/bench/ours/tx/k${i % concurrency}`)).perSec);
+      free.push((await transactions([xs], concurrency, o.txN, (i) => `/bench/ours/tx/k${i % concurrency}`)).perSec);
       // One transaction per connection on the hot key: more contenders only add conflicts.
       const h = await transactions(clients, 1, o.txN, () => '/bench/ours/tx/counter');
       hot.push(h.perSec);
@@ -358,8 +360,8 @@ export async function runXenstoreBench(opts: XenstoreBenchOptions = {}): Promise
     txN: q ? 500 : 8000,
     runs: q ? 1 : 3,
     window: opts.window ?? 256,
-    txConnections: 8,
-    txPerConnection: 8,
+    txConcurrency: 64,
+    hotContenders: 8,
   };
   const pyParams: PyxsParams = { n: q ? 800 : 4000, watchN: q ? 200 : 1000, txN: q ? 80 : 400, threads: 4, txThreads: 8, runs: q ? 1 : 3 };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenblkd-xs-bench-'));
@@ -399,8 +401,8 @@ export async function runXenstoreBench(opts: XenstoreBenchOptions = {}): Promise
       table: renderTable(rows, conflicts, {
         server: inProcess ? 'in-process' : 'separate process',
         ours:
-          `${ourParams.window} requests in flight on one connection; ${ourParams.txConnections * ourParams.txPerConnection} concurrent ` +
-          `transactions on ${ourParams.txConnections} connections (${ourParams.txConnections} on the hot key)`,
+          `${ourParams.window} requests, or ${ourParams.txConcurrency} transactions, in flight on one connection; ` +
+          `${ourParams.hotContenders} connections on the hot key`,
         pyxs: `${pyParams.threads} threads sharing one connection; ${pyParams.txThreads} threads each with its own connection for transactions`,
         runs: ourParams.runs,
       }),
