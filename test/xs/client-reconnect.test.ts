@@ -1,6 +1,7 @@
 // Losing xenstored is an event: the client reconnects with backoff, registers its watches again
 // (each fires once: the resync hint) and says so on connection$.
 import type { Duplex } from 'node:stream';
+import { firstValueFrom } from 'rxjs';
 import { XenStore, type XsConnectionEvent, type XsWatchEvent } from '../../src/io/xs/client';
 import { isXsError } from '../../src/io/xs/errors';
 import { XenstoredServer } from '../../src/io/xs/server/server';
@@ -64,6 +65,23 @@ describe('XenStore reconnection', () => {
     expect(isXsError(e1, 'ECONNRESET') || isXsError(e1, 'ENOTCONN')).toBe(true);
     const e2 = await xs.read('/a').catch((e: unknown) => e);
     expect(isXsError(e2, 'ENOTCONN')).toBe(true);
+    const e3 = await firstValueFrom(xs.watch('/a')).catch((e: unknown) => e);
+    expect(isXsError(e3, 'ENOTCONN')).toBe(true);
+    await xs.close();
+    await server.close();
+  });
+
+  it('fails watch subscribers with ENOTCONN when the connection is lost and reconnect is off', async () => {
+    const server = await XenstoredServer.open();
+    let stream: Duplex | undefined;
+    const xs = await XenStore.connect({ duplex: () => (stream = server.connect(0)), reconnect: false });
+    const events: XsWatchEvent[] = [];
+    let failed: unknown;
+    xs.watch('/gone').subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e) });
+    await until(() => events.length === 1, 5000, 'first event');
+    stream!.destroy();
+    await until(() => failed !== undefined, 5000, 'the watch to fail');
+    expect(isXsError(failed, 'ENOTCONN')).toBe(true);
     await xs.close();
     await server.close();
   });
@@ -96,6 +114,29 @@ describe('XenStore reconnection', () => {
     expect(server.stats().transactions).toBe(0);
     await xs.close();
     await server.close();
+  });
+
+  it('registers a watch subscribed while disconnected once, when the connection is back', async () => {
+    const server = await XenstoredServer.open();
+    await server.listen(sock);
+    const xs = await XenStore.connect({ path: sock, reconnect: fast });
+    const states: XsConnectionEvent[] = [];
+    xs.connection$.subscribe((s) => states.push(s));
+    await server.close();
+    await until(() => states.includes('disconnected'), 5000, 'disconnected');
+    const events: XsWatchEvent[] = [];
+    let failed: unknown;
+    xs.watch('/late').subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e) });
+    const again = await XenstoredServer.open();
+    await again.listen(sock);
+    await until(() => states.includes('resync'), 5000, 'resync');
+    await until(() => events.length >= 1, 5000, 'first event');
+    await xs.write('/late/x', '1');
+    await until(() => events.some((e) => e.path === '/late/x'), 5000, 'event');
+    expect(failed).toBeUndefined();
+    expect(again.stats().watches).toBe(1);
+    await xs.close();
+    await again.close();
   });
 
   it('keeps trying with backoff while nothing listens', async () => {

@@ -223,11 +223,14 @@ with Client() as c:
   it('drop the connections and watches of a released domain', async () => {
     const states: string[] = [];
     guest.connection$.subscribe((s) => states.push(s));
-    guest.watch('/local/domain/5').subscribe(() => {});
+    let watchError: unknown;
+    guest.watch('/local/domain/5').subscribe({ error: (e: unknown) => (watchError = e) });
     await until(() => t.server.stats().watches === 1, 5000, 'guest watch');
     t.server.releaseDomain(5);
     await until(() => states.includes('disconnected'), 5000, 'guest disconnected');
     expect(t.server.stats().watches).toBe(0);
+    // The guest client does not reconnect, so its watch ends with ENOTCONN.
+    expect(isXsError(watchError, 'ENOTCONN')).toBe(true);
     // The guest's data stays: the toolstack removes it.
     expect(await dom0.read('/local/domain/5/name')).toBe('guest');
   });

@@ -63,9 +63,12 @@ describe('xenblkd xenstored', () => {
     const first = await startDaemon(['--socket', sock, '--persist', db]);
     for (let i = 0; i < 20; i++) expect((await run('xenstore-write', [`/p/k${i}`, `v${i}`], { env })).code).toBe(0);
     expect((await run('xenstore-rm', ['/p/k7'], { env })).code).toBe(0);
-    // A pipelined burst, killed the moment its last acknowledgement arrives.
+    // A pipelined burst of reads and writes, killed the moment its last acknowledgement arrives.
+    // (A read's reply may leave before the data is on disk; a write's must not.)
     const xs = await XenStore.connect({ path: sock, reconnect: false });
-    await Promise.all(Array.from({ length: 500 }, (_, i) => xs.write(`/burst/b${i}`, 'x'.repeat(100))));
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => Promise.all([xs.read('/p/k0'), xs.write(`/burst/b${i}`, 'x'.repeat(100))])),
+    );
     first.proc.kill('SIGKILL');
     await xs.close();
     await first.exited;

@@ -3,8 +3,8 @@
 // visible on connection$ ('disconnected', then 'connected' and 'resync'): watch events may have
 // been lost meanwhile, so readers re-read what they care about.
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
-import { XsConnection } from './connection';
+import { Subject, throwError, type Observable } from 'rxjs';
+import { XsConnection, rawPayload, type Decode } from './connection';
 import { XsError, isXsError } from './errors';
 import { silentLogger, type XsLogger } from './logger';
 import { XsOpsBase, type XsOps } from './ops';
@@ -67,15 +67,15 @@ class TxHandle extends XsOpsBase {
     super();
   }
 
-  protected call(type: number, parts: readonly (string | Uint8Array)[], lastRaw?: boolean): Promise<Buffer> {
+  protected call<T>(type: number, parts: readonly (string | Uint8Array)[], lastRaw: boolean, decode: Decode<T>): Promise<T> {
     if (this.ended) return Promise.reject(new XsError('EINVAL', 'transaction already ended'));
     // A transaction lives on its connection: after a reconnect its id means nothing there.
-    return this.conn.request(type, this.txId, parts, lastRaw);
+    return this.conn.request(type, this.txId, parts, lastRaw, decode);
   }
 
   async end(commit: boolean): Promise<void> {
     if (this.ended) return;
-    const p = this.call(XsType.TRANSACTION_END, [commit ? 'T' : 'F']);
+    const p = this.call(XsType.TRANSACTION_END, [commit ? 'T' : 'F'], false, rawPayload);
     this.ended = true;
     await p;
   }
@@ -100,7 +100,7 @@ export class XenStore extends XsOpsBase implements XsOps {
     this.reconnect = r === false ? undefined : { initialDelayMs: 50, maxDelayMs: 5000, ...(r === true ? {} : r) };
     this.watches = new WatchManager({
       register: async (path, token) => {
-        await this.call(XsType.WATCH, [path, token]);
+        await this.call(XsType.WATCH, [path, token], false, rawPayload);
       },
       unregister: async (path, token) => {
         const c = this.conn;
@@ -127,8 +127,8 @@ export class XenStore extends XsOpsBase implements XsOps {
     return this.description;
   }
 
-  async getDomainPath(domid: number): Promise<string> {
-    return replyString(await this.call(XsType.GET_DOMAIN_PATH, [String(domid)]));
+  getDomainPath(domid: number): Promise<string> {
+    return this.call(XsType.GET_DOMAIN_PATH, [String(domid)], false, replyString);
   }
 
   /**
@@ -162,8 +162,14 @@ export class XenStore extends XsOpsBase implements XsOps {
     }
   }
 
-  /** Every watch event of path and below; see WatchManager. */
+  /**
+   * Every watch event of path and below; see WatchManager. Errors with ENOTCONN when the client
+   * is closed, or when the connection is lost and reconnecting is off.
+   */
   watch(path: string): Observable<XsWatchEvent> {
+    if (this.isClosed || (!this.reconnect && !this.connected)) {
+      return throwError(() => new XsError('ENOTCONN', this.isClosed ? 'client closed' : 'connection to xenstored lost'));
+    }
     return this.watches.watch(path);
   }
 
@@ -178,10 +184,10 @@ export class XenStore extends XsOpsBase implements XsOps {
     this.subject.complete();
   }
 
-  protected call(type: number, parts: readonly (string | Uint8Array)[], lastRaw?: boolean): Promise<Buffer> {
+  protected call<T>(type: number, parts: readonly (string | Uint8Array)[], lastRaw: boolean, decode: Decode<T>): Promise<T> {
     const c = this.conn;
-    if (c && !c.closed) return c.request(type, 0, parts, lastRaw);
-    return this.connection().then((conn) => conn.request(type, 0, parts, lastRaw));
+    if (c && !c.closed) return c.request(type, 0, parts, lastRaw, decode);
+    return this.connection().then((conn) => conn.request(type, 0, parts, lastRaw, decode));
   }
 
   /** The live connection, waiting for a reconnect if need be. */
@@ -221,6 +227,7 @@ export class XenStore extends XsOpsBase implements XsOps {
     if (!this.reconnect) {
       const e = new XsError('ENOTCONN', 'connection to xenstored lost');
       for (const w of this.waiters.splice(0)) w.reject(e);
+      this.watches.failAll(e);
       return;
     }
     this.scheduleReconnect(1);

@@ -1,15 +1,22 @@
 // One client connection to xenstored: requests are pipelined and their replies matched by
 // req_id; WATCH_EVENTs (req_id 0) are handed to a callback. When the stream ends every pending
-// request fails with ECONNRESET. Writes issued in one tick leave in one batch (cork/uncork).
+// request fails with ECONNRESET. Requests issued in one tick leave in one write, built in a reused
+// buffer; a reply is decoded before its promise settles, so a request costs one promise.
 import type { Duplex } from 'node:stream';
 import { XsError, isXsdErrno } from './errors';
 import type { XsLogger } from './logger';
 import { replyString, splitStrings } from './payload';
-import { FrameDecoder, XsType, encodeStringsFrame, xsTypeName, type XsFrame } from './wire';
+import { FrameDecoder, FrameWriter, XsType, xsTypeName, type XsFrame } from './wire';
+
+/** Turns a reply payload into the value a request resolves with (may throw XsError). */
+export type Decode<T> = (payload: Buffer) => T;
+
+export const rawPayload: Decode<Buffer> = (p) => p;
 
 interface Pending {
   type: number;
-  resolve: (payload: Buffer) => void;
+  decode: Decode<unknown>;
+  resolve: (value: unknown) => void;
   reject: (err: XsError) => void;
 }
 
@@ -21,8 +28,9 @@ export interface ConnectionEvents {
 export class XsConnection {
   private readonly pending = new Map<number, Pending>();
   private readonly decoder = new FrameDecoder();
+  private readonly writer = new FrameWriter();
   private nextReqId = 1;
-  private corked = false;
+  private flushQueued = false;
   private isClosed = false;
   private closeError: Error | undefined;
 
@@ -50,17 +58,35 @@ export class XsConnection {
 
   /**
    * Sends one request whose payload is `parts` (each NUL-terminated, except the last when
-   * `lastRaw`) and resolves with the reply payload. Rejects with the xenstored errno as XsError,
+   * `lastRaw`) and resolves with the decoded reply. Rejects with the xenstored errno as XsError,
    * E2BIG when the request would exceed the payload limit, ECONNRESET when the connection is lost.
    */
-  request(type: number, txId: number, parts: readonly (string | Uint8Array)[], lastRaw = false): Promise<Buffer> {
+  request(type: number, txId: number, parts: readonly (string | Uint8Array)[], lastRaw?: boolean): Promise<Buffer>;
+  request<T>(type: number, txId: number, parts: readonly (string | Uint8Array)[], lastRaw: boolean, decode: Decode<T>): Promise<T>;
+  request<T>(
+    type: number,
+    txId: number,
+    parts: readonly (string | Uint8Array)[],
+    lastRaw = false,
+    decode: Decode<T> = rawPayload as Decode<T>,
+  ): Promise<T> {
     if (this.isClosed) return Promise.reject(new XsError('ECONNRESET', 'connection lost'));
     const reqId = this.allocReqId();
-    const frame = encodeStringsFrame(type, reqId, txId, parts, lastRaw);
-    if (!frame) return Promise.reject(new XsError('E2BIG', `${xsTypeName(type)} request exceeds 4096 bytes`));
-    return new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(reqId, { type, resolve, reject });
-      this.write(frame);
+    const w = this.writer;
+    w.beginFrame(type, reqId, txId);
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (typeof p === 'string') w.putString(p);
+      else w.putBytes(p);
+      if (!lastRaw || i !== parts.length - 1) w.putNul();
+    }
+    if (!w.endFrame()) return Promise.reject(new XsError('E2BIG', `${xsTypeName(type)} request exceeds 4096 bytes`));
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flush);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(reqId, { type, decode, resolve: resolve as (v: unknown) => void, reject });
     });
   }
 
@@ -77,21 +103,17 @@ export class XsConnection {
     }
   }
 
-  private write(frame: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
-    }
-    this.stream.write(frame);
-  }
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const bytes = this.writer.take();
+    if (bytes.length > 0 && !this.isClosed) this.stream.write(bytes);
+  };
+
+  private readonly onFrameBound = (f: XsFrame): void => this.onFrame(f);
 
   private onData(chunk: Buffer): void {
     try {
-      this.decoder.push(chunk, (f) => this.onFrame(f));
+      this.decoder.push(chunk, this.onFrameBound);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'xenstore: bad frame from xenstored, dropping the connection');
       this.closeError ??= e as Error;
@@ -121,7 +143,14 @@ export class XsConnection {
     } else if (f.type !== p.type) {
       p.reject(new XsError('EPROTO', `${xsTypeName(p.type)} answered by ${xsTypeName(f.type)}`));
     } else {
-      p.resolve(f.payload);
+      let value: unknown;
+      try {
+        value = p.decode(f.payload);
+      } catch (e) {
+        p.reject(e instanceof XsError ? e : new XsError('EPROTO', (e as Error).message));
+        return;
+      }
+      p.resolve(value);
     }
   }
 

@@ -1,15 +1,18 @@
 // A Duplex over a character device such as /dev/xen/xenbus, which carries the same framing as
-// the xenstored socket. libuv cannot poll such a device, so reads are blocking reads on the
-// threadpool, one at a time. A read still blocked when the stream is destroyed finishes (and is
-// discarded) when the device next delivers data or hangs up.
+// the xenstored socket. Linux's xenbus device acts on one message per write() (it drops the rest
+// of a longer write), so batched output is written frame by frame. libuv cannot poll such a
+// device, so reads are blocking reads on the threadpool, one at a time. A read still blocked
+// when the stream is destroyed finishes (and is discarded) when the device next delivers data or
+// hangs up.
 import * as fs from 'node:fs';
 import { Duplex } from 'node:stream';
-import { HEADER_SIZE, XENSTORE_PAYLOAD_MAX } from './wire';
+import { HEADER_SIZE, XENSTORE_PAYLOAD_MAX, frameSlices } from './wire';
 
 const READ_SIZE = HEADER_SIZE + XENSTORE_PAYLOAD_MAX;
 
 export class DeviceStream extends Duplex {
   private reading = false;
+  private carry: Buffer | undefined;
 
   constructor(private readonly fd: number) {
     super({ allowHalfOpen: false });
@@ -45,18 +48,25 @@ export class DeviceStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const writeFrom = (off: number): void => {
-      fs.write(this.fd, chunk, off, chunk.length - off, null, (err, n) => {
+    const { frames, rest } = frameSlices(chunk, this.carry);
+    this.carry = rest;
+    let i = 0;
+    const writeFrom = (frame: Buffer, off: number): void => {
+      fs.write(this.fd, frame, off, frame.length - off, null, (err, n) => {
         if (err) {
-          if (err.code === 'EAGAIN' || err.code === 'EINTR') setImmediate(() => writeFrom(off));
+          if (err.code === 'EAGAIN' || err.code === 'EINTR') setImmediate(() => writeFrom(frame, off));
           else cb(err);
           return;
         }
-        if (off + n < chunk.length) writeFrom(off + n);
-        else cb();
+        if (off + n < frame.length) writeFrom(frame, off + n);
+        else next();
       });
     };
-    writeFrom(0);
+    const next = (): void => {
+      if (i < frames.length) writeFrom(frames[i++], 0);
+      else cb();
+    };
+    next();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

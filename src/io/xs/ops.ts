@@ -1,5 +1,6 @@
 // The node operations shared by the client and its transaction handles: each turns into one
 // request (DIRECTORY may fall back to several DIRECTORY_PARTs) through `call`.
+import { rawPayload, type Decode } from './connection';
 import { XsError, isXsError } from './errors';
 import { decodeNames } from './payload';
 import { formatPerm, parsePerm, validatePerms, type XsPerm } from './perms';
@@ -26,16 +27,29 @@ export interface XsOps {
 /** How many times a DIRECTORY_PART listing restarts when the directory keeps changing. */
 const DIRECTORY_PART_ATTEMPTS = 8;
 
-export abstract class XsOpsBase implements XsOps {
-  /** Sends one request in this handle's context (transaction or not). */
-  protected abstract call(type: number, parts: readonly (string | Uint8Array)[], lastRaw?: boolean): Promise<Buffer>;
+const utf8: Decode<string> = (p) => p.toString('utf8');
+const ignore: Decode<void> = () => undefined;
 
-  async read(path: string): Promise<string> {
-    return (await this.call(XsType.READ, [path])).toString('utf8');
+function decodePerms(payload: Buffer): XsPerm[] {
+  const perms: XsPerm[] = [];
+  for (const s of decodeNames(payload)) {
+    const p = parsePerm(s);
+    if (!p) throw new XsError('EPROTO', `bad permission '${s.slice(0, 32)}' from xenstored`);
+    perms.push(p);
+  }
+  return perms;
+}
+
+export abstract class XsOpsBase implements XsOps {
+  /** Sends one request in this handle's context (transaction or not); resolves with decode(reply). */
+  protected abstract call<T>(type: number, parts: readonly (string | Uint8Array)[], lastRaw: boolean, decode: Decode<T>): Promise<T>;
+
+  read(path: string): Promise<string> {
+    return this.call(XsType.READ, [path], false, utf8);
   }
 
-  async readBytes(path: string): Promise<Buffer> {
-    return this.call(XsType.READ, [path]);
+  readBytes(path: string): Promise<Buffer> {
+    return this.call(XsType.READ, [path], false, rawPayload);
   }
 
   async tryRead(path: string): Promise<string | undefined> {
@@ -47,41 +61,35 @@ export abstract class XsOpsBase implements XsOps {
     }
   }
 
-  async write(path: string, value: string | Uint8Array): Promise<void> {
-    await this.call(XsType.WRITE, [path, value], true);
+  write(path: string, value: string | Uint8Array): Promise<void> {
+    return this.call(XsType.WRITE, [path, value], true, ignore);
   }
 
-  async mkdir(path: string): Promise<void> {
-    await this.call(XsType.MKDIR, [path]);
+  mkdir(path: string): Promise<void> {
+    return this.call(XsType.MKDIR, [path], false, ignore);
   }
 
-  async rm(path: string): Promise<void> {
-    await this.call(XsType.RM, [path]);
+  rm(path: string): Promise<void> {
+    return this.call(XsType.RM, [path], false, ignore);
   }
 
   async directory(path: string): Promise<string[]> {
     try {
-      return decodeNames(await this.call(XsType.DIRECTORY, [path]));
+      return await this.call(XsType.DIRECTORY, [path], false, decodeNames);
     } catch (e) {
       if (!isXsError(e, 'E2BIG')) throw e;
       return this.directoryInParts(path);
     }
   }
 
-  async getPerms(path: string): Promise<XsPerm[]> {
-    const perms: XsPerm[] = [];
-    for (const s of decodeNames(await this.call(XsType.GET_PERMS, [path]))) {
-      const p = parsePerm(s);
-      if (!p) throw new XsError('EPROTO', `bad permission '${s.slice(0, 32)}' from xenstored`);
-      perms.push(p);
-    }
-    return perms;
+  getPerms(path: string): Promise<XsPerm[]> {
+    return this.call(XsType.GET_PERMS, [path], false, decodePerms);
   }
 
-  async setPerms(path: string, perms: XsPerm[]): Promise<void> {
+  setPerms(path: string, perms: XsPerm[]): Promise<void> {
     const bad = validatePerms(perms);
-    if (bad) throw new XsError('EINVAL', bad);
-    await this.call(XsType.SET_PERMS, [path, ...perms.map(formatPerm)]);
+    if (bad) return Promise.reject(new XsError('EINVAL', bad));
+    return this.call(XsType.SET_PERMS, [path, ...perms.map(formatPerm)], false, ignore);
   }
 
   /** DIRECTORY_PART replies: `<generation>\0` + names; the last one ends with an extra NUL. */
@@ -92,7 +100,7 @@ export abstract class XsOpsBase implements XsOps {
       let offset = 0;
       let restart = false;
       for (;;) {
-        const reply = await this.call(XsType.DIRECTORY_PART, [path, String(offset)]);
+        const reply = await this.call(XsType.DIRECTORY_PART, [path, String(offset)], false, rawPayload);
         const nul = reply.indexOf(0);
         if (nul < 0) throw new XsError('EPROTO', 'DIRECTORY_PART reply without generation');
         const gen = reply.toString('latin1', 0, nul);

@@ -38,6 +38,7 @@ export function isValidNodePath(path: string): boolean {
   if (path.includes('//')) return false;
   if (!VALID_CHARS.test(path)) return false;
   if (path.length > XENSTORE_ABS_PATH_MAX) return false;
+  if (path.length <= XENSTORE_REL_PATH_MAX) return true;
   const m = LOCAL_DOMAIN_PREFIX.exec(path);
   const localOff = m ? m[0].length : 0;
   return path.length - localOff <= XENSTORE_REL_PATH_MAX;

@@ -87,8 +87,13 @@ export class WatchManager {
 
   /** After a reconnect: registers every watch again (each then fires once, a resync hint). */
   async registerAll(): Promise<void> {
-    for (const e of this.byPath.values()) e.registered = false;
-    await Promise.all([...this.byPath.values()].map((e) => this.register(e)));
+    const todo: WatchEntry[] = [];
+    for (const e of this.byPath.values()) {
+      e.registered = false;
+      // One still in flight was queued for the new connection already.
+      if (!e.registering) todo.push(e);
+    }
+    await Promise.all(todo.map((e) => this.register(e)));
   }
 
   /** Ends every subscription (the client is closing). */
@@ -96,6 +101,14 @@ export class WatchManager {
     for (const e of [...this.byPath.values()]) {
       this.drop(e);
       e.subject.complete();
+    }
+  }
+
+  /** Fails every subscription (the connection is gone for good). */
+  failAll(err: XsError): void {
+    for (const e of [...this.byPath.values()]) {
+      this.drop(e);
+      e.subject.error(err);
     }
   }
 
@@ -108,6 +121,11 @@ export class WatchManager {
       (err: unknown) => {
         if (e.registering === p) e.registering = undefined;
         if (isConnectionLoss(err)) return;
+        // Already registered on this connection: that is what we wanted.
+        if (isXsError(err, 'EEXIST')) {
+          e.registered = true;
+          return;
+        }
         this.drop(e);
         e.subject.error(err instanceof XsError ? err : new XsError('EPROTO', String(err)));
       },

@@ -106,6 +106,110 @@ export function encodeStringsFrame(
   return buf;
 }
 
+/**
+ * Builds frames one after another in a reused buffer, so that sending a frame allocates nothing:
+ * take() hands out the bytes written since the last take() as one view, for one write.
+ * Positions are logical byte counts (they survive the buffer being replaced when full).
+ */
+export class FrameWriter {
+  private buf: Buffer;
+  private start = 0;
+  private pos = 0;
+  private frameStart = 0;
+  private frameLen = 0;
+  private overflow = false;
+  /** Bytes ever taken. */
+  private taken = 0;
+
+  constructor(private readonly chunkSize = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(chunkSize);
+  }
+
+  /** Bytes written and not yet taken. */
+  get pending(): number {
+    return this.pos - this.start;
+  }
+
+  /** Logical position after the last complete frame (for takeUpTo). */
+  get position(): number {
+    return this.taken + this.pos - this.start;
+  }
+
+  beginFrame(type: number, reqId: number, txId: number): void {
+    if (this.buf.length - this.pos < HEADER_SIZE + XENSTORE_PAYLOAD_MAX) this.renew();
+    this.frameStart = this.pos;
+    this.frameLen = 0;
+    this.overflow = false;
+    this.buf.writeUInt32LE(type, this.pos);
+    this.buf.writeUInt32LE(reqId >>> 0, this.pos + 4);
+    this.buf.writeUInt32LE(txId >>> 0, this.pos + 8);
+    this.pos += HEADER_SIZE;
+  }
+
+  putString(s: string, encoding: BufferEncoding = 'utf8'): void {
+    const n = Buffer.byteLength(s, encoding);
+    if (this.reserve(n)) this.pos += this.buf.write(s, this.pos, encoding);
+  }
+
+  putBytes(b: Uint8Array): void {
+    if (this.reserve(b.length)) {
+      this.buf.set(b, this.pos);
+      this.pos += b.length;
+    }
+  }
+
+  putNul(): void {
+    if (this.reserve(1)) this.buf[this.pos++] = 0;
+  }
+
+  /** Completes the frame; false (and the frame is dropped) when its payload exceeded the limit. */
+  endFrame(): boolean {
+    if (this.overflow) {
+      this.pos = this.frameStart;
+      return false;
+    }
+    this.buf.writeUInt32LE(this.frameLen, this.frameStart + 12);
+    return true;
+  }
+
+  /** The bytes of every complete frame not yet taken, as one view; empty when there are none. */
+  take(): Buffer {
+    return this.takeUpTo(this.position);
+  }
+
+  /** Like take(), but only up to a logical position returned by `position` earlier. */
+  takeUpTo(position: number): Buffer {
+    const n = Math.min(position - this.taken, this.pos - this.start);
+    if (n <= 0) return EMPTY_BUFFER;
+    const out = this.buf.subarray(this.start, this.start + n);
+    this.start += n;
+    this.taken += n;
+    return out;
+  }
+
+  private reserve(n: number): boolean {
+    if (this.overflow) return false;
+    this.frameLen += n;
+    if (this.frameLen > XENSTORE_PAYLOAD_MAX) {
+      this.overflow = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Moves what is not taken yet (and the frame in progress) into a fresh buffer. */
+  private renew(): void {
+    const next = Buffer.allocUnsafe(Math.max(this.chunkSize, this.pos - this.start + HEADER_SIZE + XENSTORE_PAYLOAD_MAX));
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.pos -= this.start;
+    this.frameStart -= this.start;
+    this.start = 0;
+    this.buf = next;
+  }
+}
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 export class FrameTooLargeError extends Error {
   constructor(readonly len: number) {
     super(`payload length ${len} exceeds ${XENSTORE_PAYLOAD_MAX}`);
@@ -165,6 +269,24 @@ export class FrameDecoder {
     this.stashLen += n;
     return off + n;
   }
+}
+
+/**
+ * Cuts bytes into whole frames (views), for transports that take one message per write (the
+ * Linux xenbus device acts on the first message of a write and drops the rest). `carry` holds an
+ * incomplete tail from the previous call; the new tail is returned in `rest`.
+ */
+export function frameSlices(bytes: Buffer, carry?: Buffer): { frames: Buffer[]; rest: Buffer | undefined } {
+  const buf = carry && carry.length > 0 ? Buffer.concat([carry, bytes]) : bytes;
+  const frames: Buffer[] = [];
+  let off = 0;
+  while (buf.length - off >= HEADER_SIZE) {
+    const end = off + HEADER_SIZE + buf.readUInt32LE(off + 12);
+    if (end > buf.length) break;
+    frames.push(buf.subarray(off, end));
+    off = end;
+  }
+  return { frames, rest: off < buf.length ? Buffer.from(buf.subarray(off)) : undefined };
 }
 
 function readFrame(buf: Buffer, off: number, len: number): XsFrame {

@@ -3,14 +3,15 @@
 // log line.
 import type { Duplex } from 'node:stream';
 import type { XsLogger } from '../logger';
-import { FrameDecoder, FrameTooLargeError, HEADER_SIZE, XsType, writeHeader, type XsFrame } from '../wire';
+import { FrameDecoder, FrameTooLargeError, FrameWriter, XsType, type XsFrame } from '../wire';
 import type { ServerTransaction } from './transaction';
+import type { OpContext } from './tree-ops';
 import type { ServerWatch, WatchOwner } from './watches';
 
 export interface ConnectionHost {
   handleFrame(conn: ServerConnection, frame: XsFrame): void;
-  /** Hands a frame to the output path (which may hold it until the data is durable). */
-  output(conn: ServerConnection, frame: Buffer): void;
+  /** A frame was queued at output position `at`: the host decides when it may leave (OutputGate). */
+  queued(conn: ServerConnection, at: number): void;
   closed(conn: ServerConnection): void;
   readonly log: XsLogger;
 }
@@ -18,9 +19,13 @@ export interface ConnectionHost {
 export class ServerConnection implements WatchOwner {
   readonly watches: ServerWatch[] = [];
   readonly transactions = new Map<number, ServerTransaction>();
+  /** Cached by the dispatcher. */
+  opContext: OpContext | undefined;
   private readonly decoder = new FrameDecoder();
   private nextTxId = 1;
   private isClosed = false;
+  private readonly writer = new FrameWriter();
+  private flushQueued = false;
 
   constructor(
     readonly id: number,
@@ -57,34 +62,64 @@ export class ServerConnection implements WatchOwner {
 
   send(type: number, reqId: number, txId: number, payload: Buffer): void {
     if (this.isClosed) return;
-    const frame = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
-    writeHeader(frame, type, reqId, txId, payload.length);
-    payload.copy(frame, HEADER_SIZE);
-    this.host.output(this, frame);
+    const w = this.writer;
+    const at = w.position;
+    w.beginFrame(type, reqId, txId);
+    w.putBytes(payload);
+    if (w.endFrame()) this.queued(at);
   }
 
   sendEvent(path: string, token: string): void {
     if (this.isClosed) return;
-    const pl = Buffer.byteLength(path, 'latin1');
-    const tl = Buffer.byteLength(token, 'latin1');
-    const frame = Buffer.allocUnsafe(HEADER_SIZE + pl + tl + 2);
-    writeHeader(frame, XsType.WATCH_EVENT, 0, 0, pl + tl + 2);
-    frame.write(path, HEADER_SIZE, 'latin1');
-    frame[HEADER_SIZE + pl] = 0;
-    frame.write(token, HEADER_SIZE + pl + 1, 'latin1');
-    frame[HEADER_SIZE + pl + tl + 1] = 0;
-    this.host.output(this, frame);
+    const w = this.writer;
+    const at = w.position;
+    w.beginFrame(XsType.WATCH_EVENT, 0, 0);
+    w.putString(path, 'latin1');
+    w.putNul();
+    w.putString(token, 'latin1');
+    w.putNul();
+    if (w.endFrame()) this.queued(at);
+    else this.host.log.warn({ conn: this.label }, 'xenstored: watch event too large for one frame, dropped');
   }
 
-  /** Writes to the stream; a peer that lets too much output pile up is dropped. */
-  write(frame: Buffer): void {
+  /** Logical output position: everything queued so far (see OutputGate). */
+  get outputPosition(): number {
+    return this.writer.position;
+  }
+
+  /** Writes queued output up to `position` (default: all of it), now. */
+  flushUpTo(position = this.writer.position): void {
     if (this.isClosed) return;
-    if (this.stream.writableLength + frame.length > this.maxOutputBytes) {
+    const bytes = this.writer.takeUpTo(position);
+    if (bytes.length > 0) this.stream.write(bytes);
+  }
+
+  /**
+   * Where output held back for durability starts (OutputGate); the scheduled flush stops there.
+   * undefined: nothing is held.
+   */
+  heldFrom: number | undefined;
+
+  /** Writes queued output once the current tick's work is done (replies leave in batches). */
+  scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    process.nextTick(this.flushAll);
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushQueued = false;
+    this.flushUpTo(this.heldFrom);
+  };
+
+  /** A peer that lets too much output pile up is dropped. */
+  private queued(at: number): void {
+    if (this.stream.writableLength + this.writer.pending > this.maxOutputBytes) {
       this.host.log.warn({ conn: this.label }, 'xenstored: dropping connection that does not read its replies');
       this.close();
       return;
     }
-    this.stream.write(frame);
+    this.host.queued(this, at);
   }
 
   close(): void {

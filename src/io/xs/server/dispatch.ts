@@ -1,7 +1,7 @@
 // Executes one request frame of one connection and sends its reply (same type, req_id and tx_id;
 // ERROR with the errno name on failure). Order of checks as xenstored: message type, privilege,
 // transaction id, payload.
-import { XsError } from '../errors';
+import { XSD_ERRNOS, XsError } from '../errors';
 import type { XsLogger } from '../logger';
 import { canonicalize, domainPath, isKnownSpecialPath, isValidWatchPath, relativeTo } from '../paths';
 import { PERM_OWNER, PERM_READ, PERM_WRITE, formatPerm, type XsPerm } from '../perms';
@@ -61,6 +61,8 @@ function text(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'latin1');
 }
 
+const ERROR_PAYLOADS = new Map<string, Buffer>(XSD_ERRNOS.map((e) => [e, text(e)]));
+
 function permsPayload(perms: readonly XsPerm[]): Buffer {
   return Buffer.from(perms.map((p) => `${formatPerm(p)}\0`).join(''), 'latin1');
 }
@@ -86,8 +88,9 @@ export class Dispatcher {
       if (!(e instanceof XsError)) {
         this.host.log.error({ conn: conn.label, type, err: (e as Error)?.message }, 'xenstored: internal error handling request');
       }
-      const errno = e instanceof XsError && e.errno !== 'ECONNRESET' && e.errno !== 'EPROTO' ? e.errno : 'EIO';
-      conn.send(XsType.ERROR, reqId, txId, text(errno));
+      // Only wire errno names go out; anything else (a bug) is EIO.
+      const payload = (e instanceof XsError && ERROR_PAYLOADS.get(e.errno)) || ERROR_PAYLOADS.get('EIO')!;
+      conn.send(XsType.ERROR, reqId, txId, payload);
       return;
     }
     conn.send(type, reqId, txId, reply);
@@ -95,15 +98,25 @@ export class Dispatcher {
     if (type === XsType.WATCH) this.fireNewWatch(conn);
   }
 
+  /** The operation context of a connection (or of one of its transactions), kept between requests. */
   private ctx(conn: ServerConnection, tx: ServerTransaction | undefined): OpContext {
     const { store, domains, events } = this.host;
-    return {
-      domid: conn.domid,
-      target: domains.targetOf(conn.domid),
-      view: tx ?? store,
-      quotas: domains.quotasFor(conn.domid),
-      fire: tx ? (p, exact, node, old) => tx.queueEvent(p, exact, node, old) : (p, exact, node, old) => events.fire(p, exact, node, old),
-    };
+    const holder: { opContext?: OpContext } = tx ?? conn;
+    let c = holder.opContext;
+    if (!c) {
+      c = {
+        domid: conn.domid,
+        target: undefined,
+        view: tx ?? store,
+        quotas: domains.quotas,
+        fire: tx ? (p, exact, node, old) => tx.queueEvent(p, exact, node, old) : (p, exact, node, old) => events.fire(p, exact, node, old),
+      };
+      holder.opContext = c;
+    }
+    // Both can change between requests (SET_TARGET, SET_QUOTA).
+    c.target = domains.targetOf(conn.domid);
+    c.quotas = domains.quotasFor(conn.domid);
+    return c;
   }
 
   private execute(conn: ServerConnection, req: XsRequest, tx: ServerTransaction | undefined, txId: number): Buffer {

@@ -1,23 +1,38 @@
 // Holds replies and events back until the changes made before them are on disk (when the tree
 // is persisted), so a client never sees an acknowledgement of data a crash could lose. Changes
-// are flushed in groups: everything staged during one turn of the event loop goes in one batch.
+// are flushed in groups: everything staged during one turn of the event loop goes in one batch,
+// and each connection's output is released up to where it stood when that batch was started.
 import type { XsLogger } from '../logger';
 import type { ServerConnection } from './connection';
-import type { TreePersistence } from './persist';
+
+/** What the gate needs of the persistence (TreePersistence). */
+export interface StagedWrites {
+  readonly dirty: boolean;
+  /** Writes everything staged so far; rejects (keeping it staged) on failure. */
+  flush(): Promise<void>;
+}
 
 export class OutputGate {
-  private held: [ServerConnection, Buffer][] = [];
+  /** Connections with output that must wait for the next flush. */
+  private waiting = new Set<ServerConnection>();
   private flushing: Promise<void> | undefined;
   private scheduled = false;
+  private failing = false;
 
   constructor(
-    private readonly persist: TreePersistence | undefined,
+    private readonly persist: StagedWrites | undefined,
     private readonly log: XsLogger,
   ) {}
 
-  output(conn: ServerConnection, frame: Buffer): void {
-    if (!this.persist || (!this.persist.dirty && !this.flushing && this.held.length === 0)) conn.write(frame);
-    else this.held.push([conn, frame]);
+  /** A frame was queued on conn at output position `at`. */
+  queued(conn: ServerConnection, at: number): void {
+    if (!this.persist || (!this.persist.dirty && !this.flushing)) {
+      conn.scheduleFlush();
+      return;
+    }
+    // Hold this frame and everything after it; what came before may still leave.
+    if (conn.heldFrom === undefined) conn.heldFrom = at;
+    this.waiting.add(conn);
   }
 
   /** Called when a change was staged: flush once the current synchronous work is done. */
@@ -41,21 +56,29 @@ export class OutputGate {
   private async flushLoop(): Promise<void> {
     const persist = this.persist!;
     while (persist.dirty) {
-      const ready = this.held;
-      this.held = [];
+      const marks = [...this.waiting].map((c) => [c, c.outputPosition] as const);
+      this.waiting.clear();
       try {
         await persist.flush();
+        this.failing = false;
       } catch (e) {
-        this.log.error({ err: (e as Error).message }, 'xenstored: writing the persistence folder failed; will retry');
-        this.held = ready.concat(this.held);
+        if (!this.failing) this.log.error({ err: (e as Error).message }, 'xenstored: writing the persistence folder failed; retrying');
+        this.failing = true;
+        for (const [c] of marks) this.waiting.add(c);
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      for (const [c, f] of ready) c.write(f);
+      for (const [c, position] of marks) {
+        c.flushUpTo(position);
+        // Output queued during the flush stays held, from where this release stopped.
+        c.heldFrom = this.waiting.has(c) ? position : undefined;
+      }
     }
-    const rest = this.held;
-    this.held = [];
-    for (const [c, f] of rest) c.write(f);
+    for (const c of this.waiting) {
+      c.heldFrom = undefined;
+      c.flushUpTo();
+    }
+    this.waiting.clear();
     this.flushing = undefined;
   }
 }

@@ -166,8 +166,8 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
     this.dispatcher.handleFrame(conn, frame);
   }
 
-  output(conn: ServerConnection, frame: Buffer): void {
-    this.gate.output(conn, frame);
+  queued(conn: ServerConnection, at: number): void {
+    this.gate.queued(conn, at);
   }
 
   closed(conn: ServerConnection): void {

@@ -6,6 +6,7 @@ import { XsError } from '../errors';
 import type { XsPerm } from '../perms';
 import { owner, type XsNode } from './node';
 import { ABSENT, type Store } from './store';
+import type { OpContext } from './tree-ops';
 import type { TreeView } from './view';
 
 export interface QueuedEvent {
@@ -22,6 +23,8 @@ export class ServerTransaction implements TreeView {
   private readonly ownedDelta = new Map<number, number>();
   /** Watch events to fire at commit, one per path; a non-exact event wins over an exact one. */
   readonly events = new Map<string, QueuedEvent>();
+  /** Cached by the dispatcher. */
+  opContext: OpContext | undefined;
 
   constructor(
     readonly id: number,
