@@ -40,6 +40,12 @@ export interface WorkloadSpec {
   readonly progressEveryMs: number;
 }
 
+/** A spec as callers write it: any field may be left out (defaults: DEFAULT_WORKLOAD). */
+export type WorkloadSpecInput = Partial<Omit<WorkloadSpec, 'mix' | 'region'>> & {
+  readonly mix?: Partial<WorkloadMix>;
+  readonly region?: Partial<WorkloadSpec['region']>;
+};
+
 export class WorkloadSpecError extends Error {
   constructor(message: string) {
     super(message);

@@ -6,8 +6,9 @@ import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../blkif';
 import { LatencyHistogram } from '../../effects/dataplane/latency-histogram';
 import type { GuestBlockQueue, GuestOp, GuestRequest } from './block-queue';
 import { checkSector, describeSector, fillSector, isZeroSector } from './pattern';
+import { DiskModel, GEN_UNKNOWN as UNKNOWN, GEN_ZERO as ZERO } from './disk-model';
 import { Rng } from './rng';
-import { parseWorkloadSpec, WorkloadSpecError, type WorkloadSpec } from './workload-spec';
+import { parseWorkloadSpec, WorkloadSpecError, type WorkloadSpec, type WorkloadSpecInput } from './workload-spec';
 
 export interface WorkloadReport {
   /** false in progress reports. */
@@ -47,15 +48,29 @@ export interface WorkloadReport {
 
 export type ProgressHandler = (report: WorkloadReport) => void;
 
-const ZERO = 0xfffffffe;
-const UNKNOWN = 0xffffffff;
 const MAX_SAMPLES = 1 << 22;
 const MAX_NOTES = 8;
 
+export interface RunOptions {
+  onProgress?: ProgressHandler;
+  /**
+   * The disk's content as earlier runs left it (and as this run leaves it). Its region must be
+   * the spec's region. Default: a fresh model, initial content per spec.initial.
+   */
+  model?: DiskModel;
+  /** Stops issuing new requests; the run resolves once those in flight are answered. */
+  signal?: AbortSignal;
+}
+
 /** Runs a workload on a started queue; resolves when every request issued is answered (or lost). */
-export function runWorkload(queue: GuestBlockQueue, spec: Partial<WorkloadSpec> | WorkloadSpec, onProgress?: ProgressHandler): Promise<WorkloadReport> {
+export function runWorkload(
+  queue: GuestBlockQueue,
+  spec: WorkloadSpecInput,
+  options: RunOptions | ProgressHandler = {},
+): Promise<WorkloadReport> {
   const full = parseWorkloadSpec(spec);
-  return new WorkloadRun(queue, full, onProgress).run();
+  const o = typeof options === 'function' ? { onProgress: options } : options;
+  return new WorkloadRun(queue, full, o).run();
 }
 
 type Kind = 0 | 1 | 2 | 3 | 4;
@@ -68,17 +83,17 @@ class WorkloadRun {
   private readonly align: number;
   private readonly sizes: number[];
   private readonly cumulative: Float64Array;
+  private readonly model: DiskModel;
   private readonly gen: Uint32Array;
   private readonly busy: Uint16Array;
   private readonly lastDone: Float64Array;
+  private readonly onProgress: ProgressHandler | undefined;
   private readonly tagSerial: Float64Array;
   private readonly tagGen: Uint32Array;
   private readonly samples: Float64Array;
   private nSamples = 0;
   private readonly hist = new LatencyHistogram();
   private cursor: number;
-  private serial = 1;
-  private genCounter = 0;
   private issued = 0;
   private inFlight = 0;
   private stopping = false;
@@ -98,8 +113,9 @@ class WorkloadRun {
   constructor(
     private readonly queue: GuestBlockQueue,
     private readonly spec: WorkloadSpec,
-    private readonly onProgress: ProgressHandler | undefined,
+    private readonly options: RunOptions,
   ) {
+    this.onProgress = options.onProgress;
     const disk = queue.disk;
     this.rng = new Rng(spec.seed);
     this.align = Math.max(1, disk.sectorSize / 512);
@@ -122,10 +138,14 @@ class WorkloadRun {
     let sum = 0;
     for (let i = 0; i < 5; i++) this.cumulative[i] = sum += weights[i];
     if (sum <= 0) throw new WorkloadSpecError('no operation of the mix is offered by this disk');
-    this.gen = new Uint32Array(this.regionSectors);
-    if (spec.initial === 'unknown') this.gen.fill(UNKNOWN);
-    this.busy = new Uint16Array(this.regionSectors);
-    this.lastDone = new Float64Array(this.regionSectors);
+    const model = options.model ?? new DiskModel(this.regionStart, this.regionSectors, spec.initial);
+    if (model.start !== this.regionStart || model.sectors !== this.regionSectors) {
+      throw new WorkloadSpecError(`disk model covers ${model.sectors} sectors at ${model.start}, the region ${this.regionSectors} at ${this.regionStart}`);
+    }
+    this.model = model;
+    this.gen = model.gen;
+    this.busy = model.busy;
+    this.lastDone = model.lastDone;
     this.tagSerial = new Float64Array(queue.maxRequests);
     this.tagGen = new Uint32Array(queue.maxRequests);
     this.samples = new Float64Array(Math.min(MAX_SAMPLES, spec.ops > 0 ? spec.ops : MAX_SAMPLES));
@@ -143,6 +163,10 @@ class WorkloadRun {
       this.lastReportAt = this.t0;
       if (this.spec.durationMs > 0) this.deadline = this.t0 + this.spec.durationMs;
       this.timer = setInterval(() => this.tick(), Math.min(this.spec.progressEveryMs, 100));
+      this.options.signal?.addEventListener('abort', () => {
+        this.stopping = true;
+        if (this.inFlight === 0) this.finish();
+      });
       this.issue();
       if (this.inFlight === 0) this.finish();
     });
@@ -181,10 +205,9 @@ class WorkloadRun {
     const op = KIND_OPS[kind];
     const r = this.queue.prepare(op, sector, n, firstSect)!;
     const tag = r.tag;
-    this.tagSerial[tag] = this.serial++;
+    this.tagSerial[tag] = this.model.serial++;
     if (kind === 1) {
-      const g = ++this.genCounter;
-      if (this.genCounter >= ZERO - 1) this.genCounter = 0;
+      const g = this.model.nextGeneration();
       this.tagGen[tag] = g;
       for (let k = 0; k < n; k++) {
         if (this.spec.verify) fillSector(r.wordsOfSector(k), r.offsetOfSector(k), sector + k, g);
@@ -257,7 +280,7 @@ class WorkloadRun {
         for (let k = 0; k < r.nrSectors; k++) {
           this.gen[base + k] = g;
           this.busy[base + k]--;
-          this.lastDone[base + k] = this.serial;
+          this.lastDone[base + k] = this.model.serial;
         }
         break;
       }
@@ -267,7 +290,7 @@ class WorkloadRun {
         for (let k = 0; k < r.nrSectors; k++) {
           if (g !== -1) this.gen[base + k] = g;
           this.busy[base + k]--;
-          this.lastDone[base + k] = this.serial;
+          this.lastDone[base + k] = this.model.serial;
         }
         break;
       }
@@ -288,7 +311,7 @@ class WorkloadRun {
   private check(r: GuestRequest, readSerial: number): void {
     const c = this.c;
     const base = r.sector - this.regionStart;
-    const zeroInitial = this.spec.initial === 'zero';
+    const zeroInitial = this.model.initial === 'zero';
     for (let k = 0; k < r.nrSectors; k++) {
       const i = base + k;
       if (i < 0 || i >= this.regionSectors || this.busy[i] !== 0 || this.lastDone[i] > readSerial) {
