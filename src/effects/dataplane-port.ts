@@ -52,7 +52,10 @@ export interface LatencyHistogramSnapshot {
   readonly counts: readonly number[];
 }
 
-/** Per-device counters, named after Linux blkback's statistics (sysfs vbd statistics). */
+/**
+ * Per-device counters, named after Linux blkback's statistics (sysfs vbd statistics). The
+ * per-operation counts cover requests that passed validation; refused ones count in errors only.
+ */
 export interface DataplaneStats {
   /** rd_req: reads answered (direct and indirect). */
   readonly rdReq: number;

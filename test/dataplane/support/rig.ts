@@ -144,3 +144,37 @@ export async function connect(rig: Rig, o: ConnectOptions = {}): Promise<Connect
     },
   };
 }
+
+export interface ServeOptions {
+  features?: Partial<DataplaneFeatures>;
+  readOnly?: boolean;
+  tuning?: DataplaneTuning;
+  devid?: number;
+  logger?: Logger;
+}
+
+/** Starts a dataplane in this process on a ring whose params a (raw) frontend made. */
+export async function serve(
+  rig: Rig,
+  params: import('../../../src/machines/block/connect-params').ConnectParams,
+  image: import('../../../src/io/storage/port').BlockImage,
+  o: ServeOptions = {},
+): Promise<{ dataplane: RunningDataplane; fatal: Error[] }> {
+  const fatal: Error[] = [];
+  const dataplane = await startDataplane(
+    {
+      identity: deviceIdentity({ backendDomid: 0, frontendDomid: rig.guest.domid, devid: o.devid ?? DEVID }),
+      params,
+      image,
+      readOnly: o.readOnly ?? false,
+      gnttab: rig.dom0.gnttab,
+      evtchn: rig.dom0.evtchn,
+      stateDir: rig.stateDir,
+      logger: o.logger ?? silentLogger,
+      onFatal: (e) => fatal.push(e),
+      features: o.features,
+    },
+    o.tuning,
+  );
+  return { dataplane, fatal };
+}
