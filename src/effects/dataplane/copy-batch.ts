@@ -1,0 +1,62 @@
+// One batch of grant-copy segments, filled in place (the segment objects are made once) and
+// executed with one GrantTable.copy call: one hypercall per batch on a real host.
+import type { DmaRegion } from '../../io/dma';
+import type { GrantCopySegment, GrantTable } from '../../io/ports';
+
+export class CopyBatch {
+  private readonly segs: GrantCopySegment[];
+  readonly statuses: Int16Array;
+  private n = 0;
+
+  constructor(
+    readonly capacity: number,
+    placeholder: DmaRegion,
+  ) {
+    this.segs = [];
+    for (let i = 0; i < capacity; i++) {
+      this.segs.push({ toGuest: false, domid: 0, ref: 0, guestOffset: 0, len: 0, local: placeholder, localOffset: 0 });
+    }
+    this.statuses = new Int16Array(capacity);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  get room(): number {
+    return this.capacity - this.n;
+  }
+
+  /** Appends one segment; returns its index (its status is statuses[index] after run). */
+  add(toGuest: boolean, domid: number, ref: number, guestOffset: number, len: number, local: DmaRegion, localOffset: number): number {
+    const i = this.n;
+    if (i >= this.capacity) throw new RangeError(`copy batch full (${this.capacity} segments)`);
+    const s = this.segs[i];
+    s.toGuest = toGuest;
+    s.domid = domid;
+    s.ref = ref;
+    s.guestOffset = guestOffset;
+    s.len = len;
+    s.local = local;
+    s.localOffset = localOffset;
+    this.n = i + 1;
+    return i;
+  }
+
+  /** Executes the batch; returns the number of failed segments. The batch stays readable until clear. */
+  run(gnttab: GrantTable): number {
+    if (this.n === 0) return 0;
+    return gnttab.copy(this.segs, this.n, this.statuses);
+  }
+
+  /** True when segments [first, first+count) all succeeded. */
+  allOk(first: number, count: number): boolean {
+    const st = this.statuses;
+    for (let i = first; i < first + count; i++) if (st[i] !== 0) return false;
+    return true;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+}
