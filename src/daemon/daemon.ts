@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import { DEFAULT_BLOCK_BACKEND_SETTINGS, type BlockBackendSettings } from '../machines';
 import { LevelEventStore } from '../store/level-store';
 import { StoreError } from '../store/events';
-import type { DataplaneFactory } from '../effects/dataplane-port';
+import type { DataplaneFactory, DataPathMode } from '../effects/dataplane-port';
 import { blockDeviceEffects } from '../effects/block-device';
 import { ImageRegistry, type ImageOpener } from '../effects/images';
 import { BackendEngine, type EngineTransition } from './engine';
@@ -33,6 +33,8 @@ export interface DaemonOptions {
   readonly onTransition?: (t: EngineTransition) => void;
   /** Called after every event the store accepted (test hook: SIGKILL after the Nth). */
   readonly onPersisted?: () => void;
+  readonly onRecovered?: (key: string) => void;
+  readonly dataPath?: DataPathMode;
 }
 
 export class DaemonError extends Error {
@@ -44,6 +46,7 @@ export class DaemonError extends Error {
 
 export interface Daemon {
   readonly engine: BackendEngine;
+  readonly effects: ReturnType<typeof blockDeviceEffects>;
   readonly xs: XenStore;
   readonly store: LevelEventStore;
   /** Devices recovered from the store at start. */
@@ -87,6 +90,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       evtchn: ports.evtchn,
       stateDir: opts.stateDir,
       logger,
+      dataPath: opts.dataPath,
     });
     const recovered: string[] = [];
     if (opts.onPersisted) wrapAppend(store, opts.onPersisted);
@@ -100,13 +104,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger,
       snapshotEvery: opts.snapshotEvery,
       onTransition: opts.onTransition,
-      onRecovered: (key) => recovered.push(key),
+      onRecovered: (key) => {
+        recovered.push(key);
+        opts.onRecovered?.(key);
+      },
     });
     await engine.start();
     const xsRef = xs;
     const portsRef = ports;
     return {
       engine,
+      effects,
       xs,
       store,
       recovered,

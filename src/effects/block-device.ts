@@ -17,11 +17,12 @@ import {
   type RealizeInput,
   type UpdateInput,
   backendKeysForRealize,
+  discardOffered,
   frontendKeysForRealize,
   isReadOnly,
   xenbusRealizeKeys,
 } from '../machines';
-import type { Dataplane, DataplaneFactory } from './dataplane-port';
+import type { Dataplane, DataplaneFactory, DataPathMode } from './dataplane-port';
 import type { ImageRegistry } from './images';
 import { messageOf, removeIfPresent, writeKeys } from './xenstore';
 
@@ -33,6 +34,8 @@ export interface BlockEffectsDeps {
   readonly evtchn: EventChannel;
   readonly stateDir: string;
   readonly logger: Logger;
+  /** How guest data moves (default: the measured default). */
+  readonly dataPath?: DataPathMode;
 }
 
 type Send = (event: BlockDeviceEvent) => void;
@@ -132,6 +135,14 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
           stateDir: deps.stateDir,
           logger: logger.child({ device: key }),
           onFatal: (err) => send({ type: 'connection.failed', message: err.message }),
+          // What realize advertised; the dataplane refuses what was not offered.
+          features: {
+            barrier: config.settings.featureBarrier,
+            discard: discardOffered(realized.image, config),
+            maxIndirectSegments: config.settings.maxIndirectSegments,
+            persistent: config.settings.featurePersistent,
+            dataPath: deps.dataPath ?? 'auto',
+          },
         });
       } catch (err) {
         send({ type: 'connection.failed', message: messageOf(err) });
@@ -212,6 +223,10 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
 
   return {
     actors: { realize, writeBackendState, connection, reportFailure, publishUpdate, unplug, destroy },
+    /** The running dataplane of a device (its counters), if connected in this process. */
+    dataplaneOf(backendPath: string): Dataplane | undefined {
+      return running.get(backendPath);
+    },
     /** Waits for every dataplane teardown started so far. */
     async quiesce(): Promise<void> {
       for (const key of [...running.keys()]) stopDataplane(key);

@@ -1,0 +1,74 @@
+import * as net from 'node:net';
+import { UserError, parseOptions, type Command } from '../command';
+import { untilSignal } from '../logging';
+import { formatSummary, runDemo } from '../../demo/demo';
+
+const usage = `usage: xenblkd demo [options]
+
+Runs the whole thing on this machine, no Xen needed: a simulated Xen host with guests whose
+disks are served by the xenblkd daemon (a child process), verifying workloads in the guests,
+the daemon SIGKILLed and restarted in mid-I/O, a live view, the dashboard, and a summary.
+
+  --guests N        guests, one disk each (default 2)
+  --seconds S       how long the workloads run (default 20)
+  --kill-every S    SIGKILL and restart the daemon every S seconds (default: once, mid-run; 0: never)
+  --image-mib N     size of each disk image (default 256)
+  --http HOST:PORT  the dashboard (default 127.0.0.1 and a free port)
+  --stay            keep the daemon and the dashboard up after the run, until Ctrl-C
+  --json            print the final summary as one JSON object
+  --dir DIR         work in DIR (kept) instead of a temporary folder`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function positive(text: string | undefined, dflt: number, name: string, allowZero = false): number {
+  if (text === undefined) return dflt;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new UserError(`${name} takes a ${allowZero ? 'non-negative' : 'positive'} number, got '${text}'`);
+  return n;
+}
+
+export const command: Command = {
+  summary: 'run the demo: simulated host, guests with verifying workloads, daemon kills',
+  usage,
+  async run(argv) {
+    const { values } = parseOptions(argv, {
+      guests: { type: 'string' },
+      seconds: { type: 'string' },
+      'kill-every': { type: 'string' },
+      'image-mib': { type: 'string' },
+      http: { type: 'string' },
+      stay: { type: 'boolean' },
+      json: { type: 'boolean' },
+      dir: { type: 'string' },
+    });
+    const guests = positive(values.guests, 2, '--guests');
+    if (!Number.isInteger(guests) || guests > 64) throw new UserError(`--guests takes 1..64, got '${values.guests}'`);
+    const json = values.json === true;
+    const summary = await runDemo({
+      guests,
+      seconds: positive(values.seconds, 20, '--seconds'),
+      killEvery: values['kill-every'] === undefined ? undefined : positive(values['kill-every'], 0, '--kill-every', true),
+      imageMiB: positive(values['image-mib'], 256, '--image-mib'),
+      http: values.http ?? `127.0.0.1:${await freePort()}`,
+      stay: values.stay === true,
+      dir: values.dir,
+      keep: values.dir !== undefined,
+      live: !json && process.stdout.isTTY === true,
+      // With --json, progress goes to stderr so that stdout holds the summary alone.
+      out: (line) => (json ? process.stderr : process.stdout).write(line + '\n'),
+      untilStopped: untilSignal,
+    });
+    if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+    else process.stdout.write('\n' + formatSummary(summary) + '\n');
+    return summary.ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,91 @@
+// Prometheus metrics (/metrics): per-device counters read from the dataplanes at scrape time,
+// device state gauges, transitions, recoveries and the event store's size.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataplaneStats } from '../effects/dataplane-port';
+import type { EngineTransition } from './engine';
+
+export interface MetricsSource {
+  devices(): { key: string; backendState: number; frontendState: number | null; connected: boolean; stats?: DataplaneStats }[];
+  storeBytes(): Promise<number>;
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly transitions: Counter<'machine' | 'event'>;
+  private readonly recoveries: Counter<'device'>;
+
+  constructor(source: MetricsSource) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'xenblkd_process_' });
+    this.transitions = new Counter({ name: 'xenblkd_transitions_total', help: 'Events processed by the statecharts', labelNames: ['machine', 'event'], registers: [r] });
+    this.recoveries = new Counter({ name: 'xenblkd_recoveries_total', help: 'Devices recovered from the event store at start', labelNames: ['device'], registers: [r] });
+    const perDevice = (name: string, help: string, pick: (s: DataplaneStats) => number, type: 'counter' | 'gauge') => {
+      const Metric = type === 'counter' ? Counter : Gauge;
+      new Metric({
+        name,
+        help,
+        labelNames: ['device'],
+        registers: [r],
+        collect(this: Gauge<'device'> | Counter<'device'>) {
+          this.reset();
+          for (const d of source.devices()) {
+            if (!d.stats) continue;
+            // Counters are read from the dataplane as they are (they restart at 0 with the process).
+            if (type === 'counter') (this as Counter<'device'>).inc({ device: d.key }, pick(d.stats));
+            else (this as Gauge<'device'>).set({ device: d.key }, pick(d.stats));
+          }
+        },
+      });
+    };
+    perDevice('xenblkd_device_read_requests_total', 'rd_req: read requests answered', (s) => s.rdReq, 'counter');
+    perDevice('xenblkd_device_write_requests_total', 'wr_req: write requests answered', (s) => s.wrReq, 'counter');
+    perDevice('xenblkd_device_flush_requests_total', 'f_req: flush and barrier requests answered', (s) => s.fReq, 'counter');
+    perDevice('xenblkd_device_discard_requests_total', 'ds_req: discard requests answered', (s) => s.dsReq, 'counter');
+    perDevice('xenblkd_device_waited_requests_total', 'oo_req: requests that waited for a buffer', (s) => s.ooReq, 'counter');
+    perDevice('xenblkd_device_read_sectors_total', 'rd_sect: 512-byte sectors read', (s) => s.rdSect, 'counter');
+    perDevice('xenblkd_device_written_sectors_total', 'wr_sect: 512-byte sectors written', (s) => s.wrSect, 'counter');
+    perDevice('xenblkd_device_errors_total', 'requests answered with an error', (s) => s.errors, 'counter');
+    perDevice('xenblkd_device_in_flight', 'requests consumed and not yet answered', (s) => s.inFlight, 'gauge');
+    new Gauge({
+      name: 'xenblkd_device_backend_state',
+      help: 'The xenbus state of the backend (1..6)',
+      labelNames: ['device'],
+      registers: [r],
+      collect(this: Gauge<'device'>) {
+        this.reset();
+        for (const d of source.devices()) this.set({ device: d.key }, d.backendState);
+      },
+    });
+    new Gauge({
+      name: 'xenblkd_device_connected',
+      help: '1 while the dataplane serves the device',
+      labelNames: ['device'],
+      registers: [r],
+      collect(this: Gauge<'device'>) {
+        this.reset();
+        for (const d of source.devices()) this.set({ device: d.key }, d.connected ? 1 : 0);
+      },
+    });
+    new Gauge({ name: 'xenblkd_devices', help: 'Devices this daemon manages', registers: [r], collect(this: Gauge) { this.set(source.devices().length); } });
+    new Gauge({
+      name: 'xenblkd_event_store_bytes',
+      help: 'Size of the LevelDB event store on disk',
+      registers: [r],
+      async collect(this: Gauge) {
+        this.set(await source.storeBytes());
+      },
+    });
+  }
+
+  onTransition(t: EngineTransition): void {
+    this.transitions.inc({ machine: t.machine, event: t.event.type });
+  }
+
+  onRecovered(device: string): void {
+    this.recoveries.inc({ device });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,126 @@
+// `xenblkd run` as a whole: the daemon plus what an operator sees of it (dashboard, /metrics,
+// control socket, systemd readiness).
+import * as path from 'node:path';
+import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type DeviceIdentity } from '../machines';
+import { DashboardModel } from '../dashboard/model';
+import { DashboardServer } from '../dashboard/server';
+import { ControlServer } from './control';
+import { type Daemon, type DaemonOptions, startDaemon } from './daemon';
+import { DaemonMetrics } from './metrics';
+import { sdNotify } from './sd-notify';
+import type { EngineTransition } from './engine';
+
+export interface ServeOptions extends DaemonOptions {
+  /** Dashboard and /metrics; undefined: not served. */
+  readonly http?: { host: string; port: number };
+}
+
+export interface Serving {
+  readonly daemon: Daemon;
+  readonly dashboardUrl?: string;
+  readonly model: DashboardModel;
+  stop(): Promise<void>;
+}
+
+export interface DeviceListing {
+  key: string;
+  phase: string;
+  backendState: number;
+  frontendState: number | null;
+  online: boolean;
+  image?: string;
+  lastError?: string;
+  stats?: unknown;
+}
+
+export async function serve(opts: ServeOptions): Promise<Serving> {
+  let daemon!: Daemon;
+  const snapshotOf = (key: string) => daemon.engine.deviceActors().get(key)?.getSnapshot() as { value: unknown; context: { identity: DeviceIdentity; config?: { path?: string } | null } & Record<string, unknown> } | undefined;
+  const statsOf = (key: string) => {
+    const snap = snapshotOf(key);
+    return snap ? daemon.effects.dataplaneOf(snap.context.identity.backendPath)?.stats : undefined;
+  };
+  const model = new DashboardModel(
+    {
+      devices: () =>
+        daemon
+          ? [...daemon.engine.deviceActors()].map(([key, a]) => ({ key, machine: 'vbd', snapshot: a.getSnapshot() as { value: unknown; context: unknown } }))
+          : [],
+      counters: (key) => statsOf(key),
+    },
+    { vbd: blockDeviceMachine, bus: busMachine, blkfront: frontendMachine },
+  );
+  const metrics = new DaemonMetrics({
+    devices: () =>
+      daemon
+        ? [...daemon.engine.deviceActors()].map(([key, a]) => {
+            const snap = a.getSnapshot() as { value: unknown; context: never };
+            const d = describeDevice(snap as never) as { phase: string; backendState: number; frontendState: number | null };
+            return { key, backendState: d.backendState, frontendState: d.frontendState, connected: d.phase === 'attached.connected', stats: statsOf(key) };
+          })
+        : [],
+    storeBytes: () => daemon.store.sizeBytes(),
+  });
+  const onTransition = (t: EngineTransition) => {
+    opts.onTransition?.(t);
+    metrics.onTransition(t);
+    model.onTransition(t);
+    if (t.machine === 'bus') model.devicesChanged();
+  };
+  daemon = await startDaemon({
+    ...opts,
+    onTransition,
+    onRecovered: (key) => {
+      opts.onRecovered?.(key);
+      metrics.onRecovered(key);
+      model.onRecovery(key, 'recovered from the event store');
+    },
+  });
+  const listing = (): DeviceListing[] =>
+    [...daemon.engine.deviceActors()].map(([key, a]) => {
+      const snap = a.getSnapshot() as { value: unknown; context: { config?: { path?: string } | null } };
+      const d = describeDevice(snap as never) as { phase: string; backendState: number; frontendState: number | null; online: boolean; lastError: { source: string; message: string } | null };
+      return {
+        key,
+        phase: d.phase,
+        backendState: d.backendState,
+        frontendState: d.frontendState,
+        online: d.online,
+        image: snap.context.config?.path,
+        lastError: d.lastError ? `${d.lastError.source}: ${d.lastError.message}` : undefined,
+        stats: statsOf(key),
+      };
+    });
+  const control = await ControlServer.listen(
+    path.join(opts.stateDir, 'control.sock'),
+    async (req) => {
+      switch (req.op) {
+        case 'devices':
+          return listing();
+        case 'ping':
+          return { pid: process.pid };
+        default:
+          throw new Error(`unknown op '${req.op}'`);
+      }
+    },
+    opts.logger,
+  );
+  let dashboard: DashboardServer | undefined;
+  let dashboardUrl: string | undefined;
+  if (opts.http) {
+    dashboard = new DashboardServer({ model, logger: opts.logger, metrics: () => metrics.render() });
+    dashboardUrl = await dashboard.listen(opts.http.host, opts.http.port);
+  }
+  sdNotify('READY=1');
+  return {
+    daemon,
+    dashboardUrl,
+    model,
+    async stop() {
+      sdNotify('STOPPING=1');
+      await dashboard?.close();
+      await control.close();
+      await daemon.stop();
+    },
+  };
+}

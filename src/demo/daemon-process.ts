@@ -1,0 +1,88 @@
+// The daemon as a child process, so that the demo (and tests) can SIGKILL and restart it while
+// the simulated guests, living in this process, keep running.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface DaemonProcessOptions {
+  readonly xenstoreSocket: string;
+  readonly hvSocket: string;
+  readonly stateDir: string;
+  readonly logFile: string;
+  readonly http?: string;
+  readonly extraArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export const CLI_MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+
+export class DaemonProcess {
+  private child?: ChildProcess;
+  private exited?: Promise<number | null>;
+  /** When the current process was spawned (ms, performance clock). */
+  startedAt = 0;
+  starts = 0;
+
+  constructor(private readonly opts: DaemonProcessOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Spawns the daemon and resolves once it serves (its control socket answers a ping). */
+  async start(env: NodeJS.ProcessEnv = {}): Promise<void> {
+    const args = [CLI_MAIN, 'run', '--sim', this.opts.hvSocket, '--xenstore', this.opts.xenstoreSocket, '--state-dir', this.opts.stateDir, '--log-format', 'json'];
+    if (this.opts.http) args.push('--http', this.opts.http);
+    args.push(...(this.opts.extraArgs ?? []));
+    const log = fs.openSync(this.opts.logFile, 'a');
+    this.startedAt = performance.now();
+    this.starts += 1;
+    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ...this.opts.env, ...env } });
+    fs.closeSync(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    await this.waitReady(child);
+  }
+
+  private async waitReady(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+    const { controlRequest } = await import('../daemon/control');
+    const sock = path.join(this.opts.stateDir, 'control.sock');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode}) before it was ready; see ${this.opts.logFile}`);
+      }
+      try {
+        const r = (await controlRequest(sock, { op: 'ping' }, 1000)) as { pid: number };
+        if (r.pid === child.pid) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`the daemon was not ready within ${timeoutMs} ms; see ${this.opts.logFile}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** SIGKILL: no cleanup at all, as a crash. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM: the graceful stop; returns the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.running) return (await this.exited) ?? null;
+    this.child!.kill('SIGTERM');
+    return (await this.exited) ?? null;
+  }
+
+  /** Resolves with the exit code when the process ends by itself. */
+  waitExit(): Promise<number | null> {
+    return this.exited ?? Promise.resolve(null);
+  }
+}
