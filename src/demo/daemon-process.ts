@@ -14,7 +14,11 @@ export interface DaemonProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export const CLI_MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+/** The built CLI; from the TypeScript sources (tests), the one in dist/. */
+export const CLI_MAIN = (() => {
+  const sibling = path.join(__dirname, '..', 'cli', 'main.js');
+  return fs.existsSync(sibling) ? sibling : path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+})();
 
 export class DaemonProcess {
   private child?: ChildProcess;

@@ -64,13 +64,19 @@ function realPorts(): XenPorts {
   return { gnttab, evtchn, close: async () => { await gnttab.close(); await evtchn.close(); } };
 }
 
-/** Test hook: XENBLKD_KILL_AFTER_EVENTS=N kills the process right after the Nth persisted event. */
-function killHook(): (() => void) | undefined {
-  const n = Number(process.env.XENBLKD_KILL_AFTER_EVENTS ?? 0);
-  if (!(n > 0)) return undefined;
+/**
+ * Test hook: with XENBLKD_KILL_AFTER_EVENTS=N set, every persisted event is logged with its number
+ * and the process SIGKILLs itself right after the Nth (0: never, only count).
+ */
+function killHook(logger: { info(obj: object, msg: string): void }): (() => void) | undefined {
+  const text = process.env.XENBLKD_KILL_AFTER_EVENTS;
+  if (text === undefined) return undefined;
+  const n = Number(text);
   let count = 0;
   return () => {
-    if (++count === n) process.kill(process.pid, 'SIGKILL');
+    count += 1;
+    logger.info({ persisted: count }, 'event persisted');
+    if (count === n) process.kill(process.pid, 'SIGKILL');
   };
 }
 
@@ -119,7 +125,7 @@ export const command: Command = {
         },
         openImage: openRawImage,
         startDataplane: createDataplane,
-        onPersisted: killHook(),
+        onPersisted: killHook(logger),
       });
     } catch (err) {
       if (err instanceof DaemonError) throw new UserError(err.message);
