@@ -5,7 +5,11 @@ import { UserError, type Command } from './command';
 
 const commandsDir = path.join(__dirname, 'commands');
 
+/** In the bundle (scripts/bundle.js) the commands come from a registry instead of a folder. */
+const bundled = (globalThis as { __XENBLKD_COMMANDS__?: Record<string, () => { command: Command }> }).__XENBLKD_COMMANDS__;
+
 function commandNames(): string[] {
+  if (bundled) return Object.keys(bundled).sort();
   return fs
     .readdirSync(commandsDir)
     .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.map'))
@@ -15,6 +19,7 @@ function commandNames(): string[] {
 
 function loadCommand(name: string): Command | undefined {
   if (!/^[a-z][a-z-]*$/.test(name) || !commandNames().includes(name)) return undefined;
+  if (bundled) return bundled[name]().command;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require(path.join(commandsDir, name)) as { command: Command }).command;
 }
@@ -39,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
-if (require.main === module) {
+export function runCli(): void {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
@@ -55,3 +60,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runCli();

@@ -14,10 +14,16 @@ export interface DaemonProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The built CLI; from the TypeScript sources (tests), the one in dist/. */
+/** The bundled CLI (dist/xenblkd.js), whether this runs from the bundle, dist/ or the sources. */
 export const CLI_MAIN = (() => {
-  const sibling = path.join(__dirname, '..', 'cli', 'main.js');
-  return fs.existsSync(sibling) ? sibling : path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+  const candidates = [
+    path.join(__dirname, 'xenblkd.js'),
+    path.join(__dirname, '..', 'xenblkd.js'),
+    path.join(__dirname, '..', '..', 'dist', 'xenblkd.js'),
+  ];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error(`the built CLI is missing (looked for ${candidates.join(', ')}): run npm run build`);
+  return found;
 })();
 
 export class DaemonProcess {

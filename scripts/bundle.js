@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Bundles the CLI into dist/xenblkd.js: one file to load instead of hundreds, which is most of a
+// restarted daemon's start-up time. Commands stay lazy: each is evaluated on first use. Native
+// modules (koffi, classic-level) stay external.
+const fs = require('node:fs');
+const path = require('node:path');
+const esbuild = require('esbuild');
+
+const root = path.join(__dirname, '..');
+const commandsDir = path.join(root, 'dist', 'cli', 'commands');
+const names = fs
+  .readdirSync(commandsDir)
+  .filter((f) => f.endsWith('.js'))
+  .map((f) => f.slice(0, -3))
+  .sort();
+// The benchmarks spawn their own helper processes by file name: they run from dist/ unbundled.
+const UNBUNDLED = new Set(['bench']);
+const registry = names
+  .map((n) =>
+    UNBUNDLED.has(n)
+      ? `  ${JSON.stringify(n)}: () => require(require('node:path').join(__dirname, 'cli', 'commands', ${JSON.stringify(n + '.js')})),`
+      : `  ${JSON.stringify(n)}: () => require('./cli/commands/${n}.js'),`,
+  )
+  .join('\n');
+const entry = path.join(root, 'dist', '.bundle-entry.js');
+fs.writeFileSync(
+  entry,
+  `globalThis.__XENBLKD_COMMANDS__ = {\n${registry}\n};\nrequire('./cli/main.js').runCli();\n`,
+);
+esbuild
+  .build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: path.join(root, 'dist', 'xenblkd.js'),
+    external: ['koffi', 'classic-level'],
+    banner: { js: '#!/usr/bin/env node' },
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  })
+  .then(() => {
+    fs.rmSync(entry);
+    fs.chmodSync(path.join(root, 'dist', 'xenblkd.js'), 0o755);
+  })
+  .catch(() => process.exit(1));
