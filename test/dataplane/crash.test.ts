@@ -5,7 +5,7 @@
 import { CRASH_POINTS, type CrashPoint } from '../../src/effects/dataplane/crash-points';
 import { DiskModel, runWorkload, type WorkloadReport, type WorkloadSpecInput } from '../../src/sim/guest';
 import { Rng } from '../../src/sim/guest/rng';
-import { guestQueue, DataplaneChild } from './support/crash-rig';
+import { guestQueue, DataplaneChild, type Child } from './support/crash-rig';
 import { startRig, type Rig } from './support/rig';
 
 jest.setTimeout(180_000);
@@ -44,7 +44,7 @@ async function verifyAll(queue: Parameters<typeof runWorkload>[0], model: DiskMo
 
 describe('dataplane killed with SIGKILL', () => {
   let rig: Rig;
-  const children: DataplaneChild[] = [];
+  const children: Child[] = [];
   beforeEach(async () => {
     rig = await startRig();
   });

@@ -42,8 +42,9 @@ export function deviceLimits(image: ImageFacts, readOnly: boolean, f: DataplaneF
 
 /**
  * The data path a ring uses. Persistent grants need both ends to advertise them. 'auto' is the
- * path measured fastest here (src/bench/dataplane.ts: grant copy beats per-batch map on the
- * simulated host, and persistent mappings only pay where copies are hypercalls).
+ * order measured fastest here (src/bench/dataplane.ts): persistent grants (no grant operation
+ * per request on either side), then grant copy; per-batch mapping is the slowest (a hypervisor
+ * round trip per batch) and is never chosen by itself.
  */
 export function chooseDataPath(mode: DataPathMode, backendPersistent: boolean, frontendPersistent: boolean): 'copy' | 'map' | 'persistent' {
   const both = backendPersistent && frontendPersistent;
@@ -55,9 +56,6 @@ export function chooseDataPath(mode: DataPathMode, backendPersistent: boolean, f
     case 'persistent':
       return both ? 'persistent' : 'copy';
     case 'auto':
-      return AUTO_PATH === 'persistent' && !both ? 'copy' : AUTO_PATH;
+      return both ? 'persistent' : 'copy';
   }
 }
-
-/** Set from the benchmark's measurement. */
-const AUTO_PATH: 'copy' | 'map' | 'persistent' = 'copy';

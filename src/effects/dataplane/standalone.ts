@@ -14,7 +14,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connectSimHypervisor } from '../../io/sim';
 import { openRawImage } from '../../io/storage/raw';
-import { createLogger } from '../../log';
+import pino from 'pino';
 import { BLKIF_PROTOCOLS, type BlkifProtocol, type ConnectParams } from '../../machines/block/connect-params';
 import { deviceIdentity } from '../../machines/xenbus/identity';
 import type { DataPathMode, DataplaneFeatures } from '../dataplane-port';
@@ -86,6 +86,9 @@ export function parseStandaloneArgs(argv: readonly string[]): StandaloneConfig {
     if (!/^(0|[1-9][0-9]*)$/.test(t) || Number(t) > max) throw new StandaloneUsageError(`--${k} must be an integer in 0..${max}, got ${t}`);
     return Number(t);
   };
+  const hvSocket = str('hv');
+  const imagePath = str('image');
+  const stateDir = str('state-dir');
   const order = uint('ring-page-order', 4);
   const refs = str('ring-refs').split(',').map((t) => {
     if (!/^(0|[1-9][0-9]*)$/.test(t) || Number(t) > 0xffffffff) throw new StandaloneUsageError(`--ring-refs: ${JSON.stringify(t)} is not a grant ref`);
@@ -99,9 +102,9 @@ export function parseStandaloneArgs(argv: readonly string[]): StandaloneConfig {
   const pubOrder = str('order');
   if (pubOrder !== 'ring' && pubOrder !== 'completion') throw new StandaloneUsageError('--order must be ring or completion');
   return {
-    hvSocket: str('hv'),
-    imagePath: str('image'),
-    stateDir: str('state-dir'),
+    hvSocket,
+    imagePath,
+    stateDir,
     frontendDomid: uint('frontend-domid', 0x7fef),
     devid: uint('devid', 0xffffffff),
     backendType: str('backend-type'),
@@ -155,7 +158,9 @@ async function main(argv: string[]): Promise<number> {
   const out = (o: object): void => {
     process.stdout.write(`${JSON.stringify(o)}\n`);
   };
-  const logger = createLogger({ name: 'dataplane', format: 'json' });
+  // JSON to stderr, synchronous (a line before a SIGKILL must not be lost); no pretty-printer
+  // to load: a restart is on the guest's critical path.
+  const logger = pino({ name: 'dataplane', level: process.env.XENBLKD_LOG_LEVEL ?? 'info' }, pino.destination({ fd: 2, sync: true }));
   let conn: Awaited<ReturnType<typeof connectSimHypervisor>>;
   let image: Awaited<ReturnType<typeof openRawImage>>;
   let dp: Awaited<ReturnType<typeof startDataplane>>;

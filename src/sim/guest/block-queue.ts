@@ -501,15 +501,25 @@ function writeDescriptors(page: Uint8Array, r: GuestRequest, from: number, count
   }
 }
 
-/** Ring pages must be contiguous in guest memory here (one view): allocate a run. */
+/**
+ * Ring pages must be contiguous in guest memory here (one view). Freed pages come back in any
+ * order: sort what we got, and if that is no run, keep taking pages until one appears.
+ */
 function contiguousPages(domain: SimDomain, n: number): number[] {
-  const got = domain.allocPages(n);
-  for (let i = 1; i < n; i++) {
-    if (got[i] !== got[0] + i) {
-      domain.freePages(got);
-      throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
+  const taken: number[] = [];
+  const budget = Math.min(domain.mem.freePageCount, 8192);
+  while (taken.length < budget) {
+    taken.push(...domain.allocPages(Math.min(n, budget - taken.length)));
+    taken.sort((a, b) => a - b);
+    for (let i = 0; i + n <= taken.length; i++) {
+      if (taken[i + n - 1] - taken[i] === n - 1) {
+        const run = taken.splice(i, n);
+        if (taken.length > 0) domain.freePages(taken);
+        return run;
+      }
     }
   }
-  return got;
+  if (taken.length > 0) domain.freePages(taken);
+  throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
 }
 

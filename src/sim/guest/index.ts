@@ -5,3 +5,4 @@ export { DiskModel, GEN_MAX, GEN_UNKNOWN, GEN_ZERO } from './disk-model';
 export { DEFAULT_WORKLOAD, parseWorkloadSpec, WorkloadSpecError, type WorkloadMix, type WorkloadPattern, type WorkloadSpec, type WorkloadSpecInput } from './workload-spec';
 export { checkSector, describeSector, fillSector, isZeroSector } from './pattern';
 export { Rng } from './rng';
+export { diskInfoFor, type AdvertisedFeatures } from './disk-info';

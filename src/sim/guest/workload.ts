@@ -63,7 +63,7 @@ export interface RunOptions {
 }
 
 /** Runs a workload on a started queue; resolves when every request issued is answered (or lost). */
-export function runWorkload(
+export async function runWorkload(
   queue: GuestBlockQueue,
   spec: WorkloadSpecInput,
   options: RunOptions | ProgressHandler = {},

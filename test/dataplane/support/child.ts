@@ -1,101 +1,17 @@
-// The dataplane in a child process (src/effects/dataplane/standalone.ts): started, asked for
-// stats, stopped, or killed at any moment.
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as readline from 'node:readline';
-import { standaloneArgs, type StandaloneConfig } from '../../../src/effects/dataplane/standalone';
+// The dataplane child process, running the sources compiled once per test file.
+import type { StandaloneConfig } from '../../../src/effects/dataplane/standalone';
+import { DataplaneChild as Child, type ChildCommand, type ReadyInfo } from '../../../src/bench/dataplane-child';
 import { compiledModule } from './compiled';
 
-export interface ReadyInfo {
-  pid: number;
-  dataPath: string;
-  republished: number;
-  resumedAt: number;
-  direct: boolean;
+export function testChildCommand(): ChildCommand {
+  const m = compiledModule('effects/dataplane/standalone.ts');
+  return { file: m.file, execArgv: [], env: m.env };
 }
-
-type Msg = { ready?: boolean; fatal?: string; stats?: Record<string, unknown>; stopped?: boolean } & Record<string, unknown>;
 
 export class DataplaneChild {
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly fatal: string[] = [];
-  readonly stderr: string[] = [];
-  private readonly proc: ChildProcess;
-  private readonly waiters: ((m: Msg) => boolean)[] = [];
-  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  /** When the process was spawned (performance.now()). */
-  readonly spawnedAt = performance.now();
-
-  private constructor(config: StandaloneConfig, env: NodeJS.ProcessEnv) {
-    const m = compiledModule('effects/dataplane/standalone.ts');
-    this.proc = spawn(process.execPath, [m.file, ...standaloneArgs(config)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...m.env, XENBLKD_LOG_LEVEL: 'warn', ...env },
-    });
-    this.exited = new Promise((resolve) =>
-      this.proc.on('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        for (const w of this.waiters.splice(0)) w({ exited: true });
-        resolve({ code, signal });
-      }),
-    );
-    readline.createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      const msg = JSON.parse(line) as Msg;
-      if (msg.fatal) this.fatal.push(msg.fatal);
-      for (let i = 0; i < this.waiters.length; i++) {
-        if (this.waiters[i](msg)) this.waiters.splice(i--, 1);
-      }
-    });
-    readline.createInterface({ input: this.proc.stderr! }).on('line', (line) => this.stderr.push(line));
-  }
-
-  /** Starts one and waits until it serves the ring; rejects if it exits first. */
-  static async start(config: StandaloneConfig, env: NodeJS.ProcessEnv = {}): Promise<{ child: DataplaneChild; ready: ReadyInfo }> {
-    const child = new DataplaneChild(config, env);
-    const msg = await child.next((m) => m.ready === true || m.exited === true);
-    if (!msg.ready) {
-      await child.exited;
-      throw new Error(`dataplane child exited before ready: ${JSON.stringify(child.exitInfo)} ${child.stderr.join('\n')}`);
-    }
-    return { child, ready: msg as unknown as ReadyInfo };
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  get alive(): boolean {
-    return this.exitInfo === null;
-  }
-
-  async stats(): Promise<Record<string, unknown>> {
-    const p = this.next((m) => m.stats !== undefined || m.exited === true);
-    this.proc.stdin!.write('stats\n');
-    const m = await p;
-    if (!m.stats) throw new Error('dataplane child exited');
-    return m.stats;
-  }
-
-  /** Graceful stop: answers in-flight requests, exits 0. Returns the final stats. */
-  async stop(): Promise<Record<string, unknown>> {
-    const p = this.next((m) => m.stopped === true || m.exited === true);
-    this.proc.stdin!.write('stop\n');
-    const m = await p;
-    await this.exited;
-    return m.stats ?? {};
-  }
-
-  kill(): void {
-    if (this.alive) this.proc.kill('SIGKILL');
-  }
-
-  private next(pred: (m: Msg) => boolean): Promise<Msg> {
-    return new Promise((resolve) => {
-      if (this.exitInfo !== null) return resolve({ exited: true });
-      this.waiters.push((m) => {
-        if (!pred(m)) return false;
-        resolve(m);
-        return true;
-      });
-    });
+  static start(config: StandaloneConfig, env: NodeJS.ProcessEnv = {}): Promise<{ child: Child; ready: ReadyInfo }> {
+    return Child.start(config, env, testChildCommand());
   }
 }
+
+export type { Child };

@@ -3,7 +3,7 @@ import type { StandaloneConfig } from '../../../src/effects/dataplane/standalone
 import { openRawImage } from '../../../src/io/storage/raw';
 import type { BlkifProtocol } from '../../../src/machines/block/connect-params';
 import { GuestBlockQueue } from '../../../src/sim/guest';
-import { DataplaneChild } from './child';
+
 import { DEVID, diskInfo, type Rig } from './rig';
 
 export interface GuestSetup {
@@ -43,4 +43,4 @@ export async function guestQueue(rig: Rig, s: GuestSetup = {}): Promise<{ queue:
   return { queue, config };
 }
 
-export { DataplaneChild };
+export { DataplaneChild, type Child } from './child';

@@ -1,7 +1,7 @@
 // A frontend that writes whatever it likes into the ring: for driving the dataplane request by
 // request and for hostile input. The ring and data pages are the guest domain's real memory.
 import { firstValueFrom, filter, take, timeout } from 'rxjs';
-import { abiFor, BlkifRequestCopy, BlkifResponseCopy, FrontRing, REQ_PROD, RSP_PROD, type BlkifAbi } from '../../../src/blkif';
+import { abiFor, BlkifRequestCopy, BlkifResponseCopy, initSharedRing, REQ_PROD, RSP_EVENT, RSP_PROD, SharedRingView, type BlkifAbi } from '../../../src/blkif';
 import type { EvtchnPort } from '../../../src/io/ports';
 import type { BlkifProtocol, ConnectParams } from '../../../src/machines/block/connect-params';
 import type { SimDomain } from '../../../src/sim/domain';
@@ -12,8 +12,11 @@ export interface DataPage {
   view: Uint8Array;
 }
 
+/** Its own indexes, so that tests may write req_prod and slots directly. */
 export class RawFrontend {
-  readonly ring: FrontRing;
+  readonly ring: SharedRingView;
+  private prod = 0;
+  private cons = 0;
   readonly abi: BlkifAbi;
   readonly params: ConnectParams;
   /** The shared ring's bytes and header words. */
@@ -33,7 +36,8 @@ export class RawFrontend {
     this.abi = abiFor(protocol);
     this.view = guest.memory.subarray(frames[0] * 4096, (frames[0] + frames.length) * 4096);
     this.header = new Uint32Array(this.view.buffer, this.view.byteOffset, 16);
-    this.ring = FrontRing.init(this.view, this.abi, frames.length);
+    initSharedRing(this.view);
+    this.ring = new SharedRingView(this.view, this.abi, frames.length);
     this.params = { ringPageOrder: order, ringRefs: refs, eventChannel: port.localPort, protocol, persistent: false };
     port.events$.subscribe(() => {
       port.unmask();
@@ -75,8 +79,11 @@ export class RawFrontend {
 
   /** Writes requests, publishes them and notifies. */
   send(...reqs: BlkifRequestCopy[]): void {
-    for (const r of reqs) this.ring.writeRequest(r);
-    this.ring.pushRequests();
+    for (const r of reqs) {
+      this.abi.encodeRequest(this.ring.data, this.ring.slotOffset(this.prod), r);
+      this.prod = (this.prod + 1) >>> 0;
+    }
+    this.ring.storeFence(REQ_PROD, this.prod);
     this.port.notify();
   }
 
@@ -101,6 +108,7 @@ export class RawFrontend {
 
   /** Sets req_prod to anything (a broken or hostile frontend). */
   setReqProd(v: number): void {
+    this.prod = v >>> 0;
     Atomics.store(this.header, REQ_PROD, v >>> 0);
   }
 
@@ -113,7 +121,15 @@ export class RawFrontend {
   }
 
   private collect(): void {
-    while (this.ring.consumeResponse(this.rsp)) {
+    for (;;) {
+      const prod = this.ring.load(RSP_PROD);
+      if (this.cons === prod) {
+        this.ring.storeFence(RSP_EVENT, this.cons + 1);
+        if (this.ring.load(RSP_PROD) === prod) return;
+        continue;
+      }
+      this.abi.decodeResponse(this.ring.data, this.ring.slotOffset(this.cons), this.rsp);
+      this.cons = (this.cons + 1) >>> 0;
       const c = new BlkifResponseCopy();
       c.idLo = this.rsp.idLo;
       c.idHi = this.rsp.idHi;
@@ -121,6 +137,5 @@ export class RawFrontend {
       c.status = this.rsp.status;
       this.received.push(c);
     }
-    this.ring.finalCheckForResponses();
   }
 }

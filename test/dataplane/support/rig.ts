@@ -12,7 +12,7 @@ import type { BackendDiskInfo } from '../../../src/machines/block/backend-info';
 import type { BlkifProtocol } from '../../../src/machines/block/connect-params';
 import { deviceIdentity } from '../../../src/machines/xenbus/identity';
 import type { SimDomain } from '../../../src/sim/domain';
-import { GuestBlockQueue, type GuestQueueOptions } from '../../../src/sim/guest';
+import { diskInfoFor, GuestBlockQueue, type GuestQueueOptions } from '../../../src/sim/guest';
 import { Hypervisor } from '../../../src/sim/hv/hypervisor';
 
 export const DEVID = 51712;
@@ -71,19 +71,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
 }
 
 export function diskInfo(image: RawImage, f: Partial<DataplaneFeatures> & { readOnly?: boolean } = {}): BackendDiskInfo {
-  const readOnly = f.readOnly ?? false;
-  const discard = (f.discard ?? true) && image.discardSupport !== null && !readOnly;
-  return {
-    sectors: image.sizeBytes / 512,
-    info: { cdrom: false, removable: false, readOnly },
-    sectorSize: image.sectorSize,
-    physicalSectorSize: image.physicalSectorSize,
-    flushCache: true,
-    barrier: f.barrier ?? true,
-    discard: discard ? { granularity: image.discardSupport!.granularity, alignment: 0, secure: image.discardSupport!.secure } : null,
-    persistent: f.persistent ?? true,
-    maxIndirectSegments: f.maxIndirectSegments ?? 256,
-  };
+  return diskInfoFor(image, f);
 }
 
 export interface Connected {
