@@ -185,25 +185,27 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
 }
 
 async function killAndRestart(daemon: DaemonProcess, runs: Map<string, DeviceRun>, out: (l: string) => void): Promise<void> {
-  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const killedAt = performance.now();
   const oldPid = daemon.pid;
   await daemon.kill();
   out(`>>> SIGKILL daemon (pid ${oldPid}) in mid-I/O; the guests keep running; restarting it`);
   const restart = daemon.start();
-  // Watch for the first completion of each device after the kill, at a fine grain.
+  const spawnedAt = daemon.startedAt;
+  // Completions counted so far include responses the dead process had published: only one after
+  // the new process was spawned is a new completion.
+  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const waits = [...runs.values()].map(async (r) => {
     const base = before.get(r.key) ?? 0;
     const deadline = Date.now() + 30_000;
     while ((r.queue?.responses ?? 0) <= base && Date.now() < deadline) await new Promise((res) => setImmediate(res));
     const now = performance.now();
-    if ((r.queue?.responses ?? 0) > base) r.pauses.push({ fromKill: now - killedAt, fromStart: Math.max(0, now - daemon.startedAt) });
+    if ((r.queue?.responses ?? 0) > base) r.pauses.push({ fromKill: now - killedAt, fromStart: now - spawnedAt });
   });
   await restart;
-  out(`>>> daemon restarted (pid ${daemon.pid}); recovering devices from its event store`);
+  out(`>>> daemon restarted (pid ${daemon.pid}); it recovered its devices from the event store`);
   await Promise.all(waits);
-  const pauses = [...runs.values()].map((r) => `${r.key}: ${r.pauses.at(-1)?.fromKill.toFixed(0) ?? '?'} ms`).join(', ');
-  out(`>>> I/O resumed; pause from kill to first completion: ${pauses}`);
+  const pauses = [...runs.values()].map((r) => `${r.key} ${r.pauses.at(-1)?.fromKill.toFixed(0) ?? '?'} ms`).join(', ');
+  out(`>>> I/O resumed; pause from kill to the first new completion: ${pauses}`);
 }
 
 function progressLine(r: DeviceRun, host: SimHost): string {
