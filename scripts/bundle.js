@@ -7,10 +7,10 @@ const path = require('node:path');
 const esbuild = require('esbuild');
 
 const root = path.join(__dirname, '..');
-const commandsDir = path.join(root, 'dist', 'cli', 'commands');
+const commandsDir = path.join(root, 'src', 'cli', 'commands');
 const names = fs
   .readdirSync(commandsDir)
-  .filter((f) => f.endsWith('.js'))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .map((f) => f.slice(0, -3))
   .sort();
 // The benchmarks spawn their own helper processes by file name: they run from dist/ unbundled.
@@ -19,13 +19,13 @@ const registry = names
   .map((n) =>
     UNBUNDLED.has(n)
       ? `  ${JSON.stringify(n)}: () => require(require('node:path').join(__dirname, 'cli', 'commands', ${JSON.stringify(n + '.js')})),`
-      : `  ${JSON.stringify(n)}: () => require('./cli/commands/${n}.js'),`,
+      : `  ${JSON.stringify(n)}: () => require('../src/cli/commands/${n}'),`,
   )
   .join('\n');
 const entry = path.join(root, 'dist', '.bundle-entry.js');
 fs.writeFileSync(
   entry,
-  `globalThis.__XENBLKD_COMMANDS__ = {\n${registry}\n};\nrequire('./cli/main.js').runCli();\n`,
+  `globalThis.__XENBLKD_COMMANDS__ = {\n${registry}\n};\nrequire('../src/cli/main').runCli();\n`,
 );
 esbuild
   .build({
@@ -39,6 +39,8 @@ esbuild
     banner: { js: '#!/usr/bin/env node' },
     sourcemap: 'linked',
     logLevel: 'warning',
+    // ESM builds where packages have them, so that unused parts of rxjs and xstate are dropped.
+    mainFields: ['module', 'main'],
   })
   .then(() => {
     fs.rmSync(entry);
