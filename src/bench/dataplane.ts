@@ -210,10 +210,13 @@ async function recoveryPause(session: Session, image: string, restarts: number, 
     };
     for (let i = 0; i < restarts; i++) {
       await new Promise((r) => setTimeout(r, 300));
-      waiting = true;
       const killedAt = performance.now();
       current.kill();
       await current.exited;
+      // Responses the dead process had published may still be taken after the kill: only a
+      // completion after the new process was spawned is a new one.
+      await new Promise((r) => setImmediate(r));
+      waiting = true;
       const spawnedAt = performance.now();
       const next = await DataplaneChild.start(session.config(image, { dataPath: 'auto', persistent: false, order: 'ring' }, queue), {}, session.cmd);
       const readyAt = performance.now();

@@ -18,7 +18,9 @@ it('runs the dataplane benchmark and reports every figure', async () => {
   expect(r.ordering).toHaveLength(2);
   for (const o of r.ordering) expect(Number.isFinite(o.lossPct)).toBe(true);
   expect(r.recovery.spawnToFirstMs).toHaveLength(1);
-  expect(r.recovery.readyToFirstMs[0]).toBeGreaterThan(0);
+  // The new process may serve before this process has read its ready line: any finite value.
+  expect(Number.isFinite(r.recovery.readyToFirstMs[0])).toBe(true);
+  expect(r.recovery.spawnToFirstMs[0]).toBeGreaterThan(0);
   expect(lines.some((l) => /recovery pause over 1 SIGKILLs/.test(l))).toBe(true);
 });
 

@@ -105,6 +105,7 @@ export const command: Command = {
     if (sim !== undefined && !fs.existsSync(sim)) throw new UserError(`simulated host socket ${sim} not found (is 'xenblkd sim' running?)`);
     const logger = loggerFrom(opt('log-format'), opt('log-level'), 'xenblkd');
     let serving;
+    const serveStart = performance.now();
     try {
       serving = await serve({
         xenstorePath: opt('xenstore'),
@@ -134,7 +135,16 @@ export const command: Command = {
     }
     const recovered = serving.daemon.recovered.length;
     logger.info(
-      { stateDir, backendType, backendDomid, recovered, dashboard: serving.dashboardUrl },
+      {
+        stateDir,
+        backendType,
+        backendDomid,
+        recovered,
+        dashboard: serving.dashboardUrl,
+        // Start-up cost: loading the program, then recovering and reconciling the devices.
+        loadMs: Math.round(process.uptime() * 1000 - (performance.now() - serveStart)),
+        recoveryMs: Math.round(performance.now() - serveStart),
+      },
       `serving backend/${backendType} of domain ${backendDomid}${recovered ? `, ${recovered} device(s) recovered` : ''}`,
     );
     const signal = await untilSignal();
