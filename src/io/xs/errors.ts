@@ -36,11 +36,17 @@ export function isXsdErrno(name: string): name is XsdErrno {
 }
 
 export class XsError extends Error {
-  constructor(
-    readonly errno: XsErrno,
-    message?: string,
-  ) {
+  readonly errno: XsErrno;
+
+  constructor(errno: XsErrno, message?: string) {
+    // No stack trace: these errors travel through promise rejections from the socket handler,
+    // where a stack says nothing, and capturing it was the xenstore layer's costliest step
+    // (every tryRead of a missing key, on both sides of the socket).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ? `${errno}: ${message}` : errno);
+    Error.stackTraceLimit = limit;
+    this.errno = errno;
     this.name = 'XsError';
   }
 }

@@ -57,8 +57,17 @@ export class SimGuest {
 
   start(): void {
     const dir = `/local/domain/${this.domid}/device/vbd`;
+    // A burst of firings needs one scan, and a firing during a scan one more after it.
+    let queued = false;
     this.watch = this.opts.xs.watch(dir).subscribe(() => {
-      this.scanning = this.scanning.then(() => this.scan(dir)).catch((err) => this.opts.logger.warn({ err, domid: this.domid }, 'guest device scan failed'));
+      if (queued) return;
+      queued = true;
+      this.scanning = this.scanning
+        .then(() => {
+          queued = false;
+          return this.scan(dir);
+        })
+        .catch((err) => this.opts.logger.warn({ err, domid: this.domid }, 'guest device scan failed'));
     });
   }
 
