@@ -1,7 +1,7 @@
-// Recovery by folding: a stream's events replayed through XState's pure transition(), so no action
-// or effect runs while the state is rebuilt. The result is restored with createActor({ snapshot }),
+// Recovery by folding: a stream's events replayed through the machine's pure transition, so no
+// action or effect runs while the state is rebuilt. The result is restored with createActor({ snapshot }),
 // which restarts the invocations of the states it is in.
-import { type AnyStateMachine, createActor, initialTransition, transition } from 'xstate';
+import { type AnyStateMachine, createActor } from 'xstate';
 import type { StoredEvent } from './events';
 
 /** The first event of every stream: the machine's input, not sent to the machine. */
@@ -55,15 +55,36 @@ export function foldEvents(
     const created = events[0];
     if (!created || created.type !== CREATED) throw new FoldError(stream, created?.metadata.streamVersion ?? 0, new Error(`stream does not start with ${CREATED}`));
     input = created.data;
-    [snapshot] = initialTransition(machine, input as never);
     rest = events.slice(1);
   }
+  const scope = inertScope(machine, input);
+  snapshot ??= machine.getInitialSnapshot(scope as never, input as never);
   for (const e of rest) {
     try {
-      [snapshot] = transition(machine, snapshot, toMachineEvent(e) as never);
+      snapshot = machine.transition(snapshot as never, toMachineEvent(e) as never, scope as never);
     } catch (err) {
       throw new FoldError(stream, e.metadata.streamVersion, err);
     }
   }
-  return { persisted: machine.getPersistedSnapshot(snapshot), input };
+  return { persisted: machine.getPersistedSnapshot(snapshot as never), input };
+}
+
+/**
+ * What XState's pure transition() builds for every call, built once per fold: an actor scope
+ * whose actions are collected nowhere (nothing runs). transition() also creates a throwaway actor
+ * without input on each call, which made folding cost a millisecond an event.
+ */
+function inertScope(machine: AnyStateMachine, input: unknown) {
+  const self = createActor(machine, { input: input as never });
+  return {
+    self,
+    defer: () => undefined,
+    id: '',
+    logger: () => undefined,
+    sessionId: '',
+    stopChild: () => undefined,
+    system: self.system,
+    emit: () => undefined,
+    actionExecutor: () => undefined,
+  };
 }
