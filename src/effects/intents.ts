@@ -3,6 +3,7 @@
 // of the actor's input (or of the outcome it reports), so the live effect (which performs them)
 // and the replay effect (which only lists them) cannot disagree. Session recordings store them.
 import {
+  type BackendDiskInfo,
   type BlockDeviceConfig,
   type ConnectParams,
   type DeviceIdentity,
@@ -29,10 +30,12 @@ export type Intent =
   | { readonly op: 'unbind'; readonly domid: number; readonly port: number }
   /** The bus asks for a device actor (spawnDevice) or its retirement (retireDevice). */
   | { readonly op: 'spawn'; readonly device: string }
-  | { readonly op: 'retire'; readonly device: string };
+  | { readonly op: 'retire'; readonly device: string }
+  /** A frontend's block queue runs on (or was resized to) a disk of this size. */
+  | { readonly op: 'disk'; readonly sectors: number; readonly sectorSize: number };
 
 export type IntentOp = Intent['op'];
-export const INTENT_OPS: readonly IntentOp[] = ['write', 'rewrite', 'rm', 'map-ring', 'unmap-ring', 'bind', 'unbind', 'spawn', 'retire'];
+export const INTENT_OPS: readonly IntentOp[] = ['write', 'rewrite', 'rm', 'map-ring', 'unmap-ring', 'bind', 'unbind', 'spawn', 'retire', 'disk'];
 
 /** Where effects report their intents (a session recorder); `recording` false: nothing to report. */
 export interface IntentSink {
@@ -118,6 +121,11 @@ export function retireIntents(ref: DeviceRef): Intent[] {
 /** writeFrontendState. */
 export function frontendStateIntents(identity: DeviceIdentity, state: XenbusState): Intent[] {
   return [{ op: 'write', path: `${identity.frontendPath}/state`, value: String(state) }];
+}
+
+/** disk, when it starts and on every resize it is told of. */
+export function diskIntents(disk: Pick<BackendDiskInfo, 'sectors' | 'sectorSize'>): Intent[] {
+  return [{ op: 'disk', sectors: disk.sectors, sectorSize: disk.sectorSize }];
 }
 
 /** ring, once granted: the transport keys (one transaction). */

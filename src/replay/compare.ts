@@ -43,6 +43,8 @@ export function formatIntent(i: Intent): string {
     case 'spawn':
     case 'retire':
       return `${i.op} ${i.device}`;
+    case 'disk':
+      return `disk ${i.sectors} sectors of ${i.sectorSize}`;
   }
 }
 

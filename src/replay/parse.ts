@@ -241,5 +241,7 @@ function isIntent(v: unknown): boolean {
     case 'spawn':
     case 'retire':
       return typeof v.device === 'string';
+    case 'disk':
+      return isNat(v.sectors) && isNat(v.sectorSize);
   }
 }

@@ -8,6 +8,7 @@ import {
   backendStateIntents,
   connectIntents,
   destroyIntents,
+  diskIntents,
   disconnectIntents,
   failureIntents,
   frontendStateIntents,
@@ -26,6 +27,8 @@ import {
   type ConnectionInput,
   type DeviceIdentity,
   type DeviceRef,
+  type DiskInput,
+  type DiskResized,
   type FailureInput,
   type FrontendStateInput,
   type IdentityInput,
@@ -121,7 +124,13 @@ export class ReplayEffects {
         type: 'ring.ready',
         intents: ({ identity }, e) => ringIntents(identity, (e as unknown as { ring: ConnectParams }).ring),
       }),
-      disk: fromCallback<EventObject, unknown>(() => undefined),
+      disk: fromCallback<EventObject, DiskInput>(({ input, receive }) => {
+        const owner = ownerKey('blkfront', deviceKey(input.identity.frontendDomid, input.identity.devid));
+        this.emit(owner, diskIntents(input.disk));
+        receive((e) => {
+          if (e.type === 'disk.resized') this.emit(owner, diskIntents((e as unknown as DiskResized).disk));
+        });
+      }),
     };
   }
 }

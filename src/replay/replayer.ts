@@ -72,6 +72,8 @@ export interface ReplayResult extends ReplayStats {
 export interface ReplayOptions {
   /** Go on after divergences and produce every record's expected part as replayed now. */
   readonly update?: boolean;
+  /** Machines to replay instead of this version's (another version's, or a changed rule). */
+  readonly machines?: { readonly bus?: AnyStateMachine; readonly vbd?: AnyStateMachine; readonly blkfront?: AnyStateMachine };
 }
 
 interface ReplayActor {
@@ -111,10 +113,11 @@ class Replayer {
 
   constructor(private readonly opts: ReplayOptions) {
     this.updated = opts.update ? [] : undefined;
+    const base = { bus: busMachine as AnyStateMachine, vbd: blockDeviceMachine as AnyStateMachine, blkfront: frontendMachine as AnyStateMachine, ...opts.machines };
     this.machines = {
-      bus: busMachine.provide({ actions: this.effects.busActions() as never }) as unknown as AnyStateMachine,
-      vbd: blockDeviceMachine.provide({ actors: this.effects.deviceActors() as never }) as unknown as AnyStateMachine,
-      blkfront: frontendMachine.provide({ actors: this.effects.frontendActors() as never }) as unknown as AnyStateMachine,
+      bus: base.bus.provide({ actions: this.effects.busActions() as never }),
+      vbd: base.vbd.provide({ actors: this.effects.deviceActors() as never }),
+      blkfront: base.blkfront.provide({ actors: this.effects.frontendActors() as never }),
     };
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../../log';
 import type { DiskInput, FrontendEvent, FrontendStateInput, RingInput } from '../../machines';
 import { messageOf } from '../../effects/xenstore';
 import { applyXenstoreIntents } from '../../effects/apply-intents';
-import { type Intent, type IntentSink, frontendStateIntents, ringIntents } from '../../effects/intents';
+import { type Intent, type IntentSink, diskIntents, frontendStateIntents, ringIntents } from '../../effects/intents';
 import { deviceKey, type DeviceIdentity } from '../../machines';
 import type { SimDomain } from '../domain';
 import type { GuestQueue, GuestQueueFactory } from './guest-queue';
@@ -83,15 +83,16 @@ export function frontendEffects(deps: FrontendEffectsDeps) {
   const disk = fromCallback<EventObject, DiskInput>(({ input, receive }) => {
     const devid = input.identity.devid;
     const queue = queues.get(devid);
+    report(input.identity, diskIntents(input.disk));
     if (queue) {
       queue.start(input.disk);
       deps.onDisk?.(devid, queue, input);
     }
     receive((e) => {
-      if (e.type === 'disk.resized' && queue) {
-        const resized = e as unknown as { disk: DiskInput['disk'] };
-        queue.start(resized.disk);
-      }
+      if (e.type !== 'disk.resized') return;
+      const resized = e as unknown as { disk: DiskInput['disk'] };
+      report(input.identity, diskIntents(resized.disk));
+      queue?.start(resized.disk);
     });
     return () => {
       queue?.stop();
