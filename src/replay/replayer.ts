@@ -3,10 +3,11 @@
 // compared with what was recorded. A process start without a stop before it is a crash: the
 // process's actors are dropped as they are (their stops never run) and each comes back through
 // PersistentActor.recover over what the recording says was persisted, as in the daemon.
-import { type AnyActorRef, type AnyStateMachine, createActor } from 'xstate';
+import { type AnyActorRef, type AnyStateMachine, createActor, initialTransition } from 'xstate';
 import type { Intent } from '../effects/intents';
 import { blockDeviceMachine, busMachine, frontendMachine } from '../machines';
 import { PersistentActor, type TransitionRecord } from '../store/persistent-actor';
+import { type FoldBase, foldEvents } from '../store/fold';
 import { sameIntentsByOwner, sameJson } from './compare';
 import {
   type CheckpointRecord,
@@ -15,6 +16,7 @@ import {
   type IntentsByOwner,
   type LocatedRecord,
   type MachineName,
+  type PersistedStream,
   type ProcessRole,
   type RecoveredRecord,
   type RetiredRecord,
@@ -84,6 +86,8 @@ interface ReplayActor {
   readonly persistent?: PersistentActor<AnyStateMachine>;
   /** Others (blkfront). */
   readonly plain?: AnyActorRef;
+  /** The machine threw while processing an event (it has stopped). */
+  failure?: Error;
 }
 
 type Transition = { event: ObservedEvent; from: unknown; to: unknown; version?: number };
@@ -127,6 +131,30 @@ class Replayer {
       this.now = r.at;
       this.stats.records += 1;
       let result: LocatedRecord = r;
+      try {
+        result = await this.apply(r);
+      } catch (err) {
+        // Whatever a recorded value makes fail here is this record's divergence, not a crash.
+        this.diverged({ owner: 'machine' in r ? ownerKey(r.machine, r.device) : undefined, differs: ['actor'], expected: {}, actual: { problem: `cannot replay this ${r.kind} record: ${(err as Error).message}` } }, r);
+      }
+      this.updated?.push(result);
+      if (this.first && !this.opts.update) break;
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (const actor of this.actors.values()) if (actor.persistent) await actor.persistent.flushed();
+    return {
+      ...this.stats,
+      byMachine: { ...this.byMachine },
+      divergences: this.divergences,
+      first: this.first,
+      notes: this.notes,
+      ...(this.updated && { updated: this.updated }),
+    };
+  }
+
+  private async apply(r: LocatedRecord): Promise<LocatedRecord> {
+    let result: LocatedRecord = r;
+    {
       switch (r.kind) {
         case 'input':
           result = this.input(r);
@@ -163,19 +191,8 @@ class Replayer {
           result = await this.retired(r);
           break;
       }
-      this.updated?.push(result);
-      if (this.first && !this.opts.update) break;
-      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     }
-    for (const actor of this.actors.values()) if (actor.persistent) await actor.persistent.flushed();
-    return {
-      ...this.stats,
-      byMachine: { ...this.byMachine },
-      divergences: this.divergences,
-      first: this.first,
-      notes: this.notes,
-      ...(this.updated && { updated: this.updated }),
-    };
+    return result;
   }
 
   private addIntents(owner: string, intents: Intent[]): void {
@@ -225,6 +242,11 @@ class Replayer {
     else actor.plain!.send(r.event);
     const t = this.last as Transition | null;
     const intents = this.takeIntents(owner);
+    if (actor.failure) {
+      this.actors.delete(owner);
+      this.diverged({ owner, event: r.event.type, differs: ['actor'], expected: { state: r.to, intents: r.intents }, actual: { problem: `the ${r.machine} machine failed on this event: ${actor.failure.message}` } }, r);
+      return r;
+    }
     const to = t ? t.to : this.valueOf(actor);
     const from = t ? t.from : to;
     const version = actor.persistent ? actor.persistent.streamVersion : undefined;
@@ -253,6 +275,13 @@ class Replayer {
   private async created(r: CreatedRecord & { line: number }): Promise<LocatedRecord> {
     const owner = ownerKey(r.machine, r.device);
     this.actors.delete(owner);
+    // An input the machine cannot start from would fail inside XState, out of reach.
+    const [initial] = initialTransition(this.machines[r.machine], r.input as never) as unknown as [{ status: string; error?: unknown }];
+    if (initial.status === 'error') {
+      const message = initial.error instanceof Error ? initial.error.message : String(initial.error);
+      this.diverged({ owner, differs: ['actor'], expected: { state: r.state }, actual: { problem: `the ${r.machine} machine cannot start from the recorded input: ${message}` } }, r);
+      return r;
+    }
     let actor: ReplayActor;
     if (r.machine === 'blkfront') {
       const observer = new TransitionObserver((event, from, to) => {
@@ -260,16 +289,39 @@ class Replayer {
       });
       const plain = createActor(this.machines.blkfront, { input: r.input as never, inspect: observer.inspect });
       observer.bind(plain);
-      plain.start();
       actor = { machine: r.machine, device: r.device, process: processOf(r.machine), plain };
+      this.watchFailure(actor, plain);
+      plain.start();
     } else {
       const stream = r.stream ?? '';
       if ((await this.store.version(stream)) > 0) await this.store.deleteStream(stream);
       const persistent = await PersistentActor.create(this.persistentOptions(r.machine, stream), r.input);
       actor = { machine: r.machine, device: r.device, process: processOf(r.machine), persistent };
+      this.watchFailure(actor, persistent.ref);
     }
     this.actors.set(owner, actor);
     return this.compareStart(r, owner, this.valueOf(actor));
+  }
+
+  /** XState reports a machine's error by throwing from a timer unless someone listens. */
+  private watchFailure(actor: ReplayActor, ref: AnyActorRef): void {
+    ref.subscribe({
+      error: (err: unknown) => {
+        actor.failure = err instanceof Error ? err : new Error(String(err));
+      },
+    });
+  }
+
+  /** Recovery of a stream whose fold fails, or restores into an error, must be refused before starting. */
+  private checkRecoverable(machine: AnyStateMachine, stream: string, persisted: PersistedStream): string | null {
+    try {
+      const events = persisted.events.map((e) => ({ type: e.type, data: e.data, metadata: { streamVersion: e.version, recordedAt: e.at, formatVersion: 1 } }));
+      const folded = foldEvents(machine, stream, persisted.snapshot?.state as FoldBase | undefined, events);
+      const snapshot = createActor(machine, { snapshot: folded.persisted as never, input: folded.input as never }).getSnapshot() as { status: string; error?: unknown };
+      return snapshot.status === 'error' ? `the recovered state is not valid: ${(snapshot.error as Error)?.message ?? snapshot.error}` : null;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   private async recovered(r: RecoveredRecord & { line: number }): Promise<LocatedRecord> {
@@ -277,15 +329,15 @@ class Replayer {
     const owner = ownerKey(r.machine, r.device);
     this.checkPersisted(r, owner);
     this.actors.delete(owner);
-    this.store.seed(r.stream, r.persisted);
-    let persistent: PersistentActor<AnyStateMachine>;
-    try {
-      persistent = await PersistentActor.recover(this.persistentOptions(r.machine as 'bus' | 'vbd', r.stream));
-    } catch (err) {
-      this.diverged({ owner, differs: ['actor'], expected: { state: r.state }, actual: { problem: `recovery failed: ${(err as Error).message}` } }, r);
+    const problem = this.checkRecoverable(this.machines[r.machine], r.stream, r.persisted);
+    if (problem !== null) {
+      this.diverged({ owner, differs: ['actor'], expected: { state: r.state }, actual: { problem: `recovery failed: ${problem}` } }, r);
       return r;
     }
+    this.store.seed(r.stream, r.persisted);
+    const persistent = await PersistentActor.recover(this.persistentOptions(r.machine as 'bus' | 'vbd', r.stream));
     const actor: ReplayActor = { machine: r.machine, device: r.device, process: processOf(r.machine), persistent };
+    this.watchFailure(actor, persistent.ref);
     this.actors.set(owner, actor);
     return this.compareStart(r, owner, this.valueOf(actor));
   }
@@ -331,9 +383,17 @@ class Replayer {
 
   private async checkpoint(r: CheckpointRecord & { line: number }): Promise<void> {
     const owner = ownerKey(r.machine, r.device);
-    this.store.seed(r.stream, { version: r.version, snapshot: { version: r.version, state: { persisted: r.snapshot, input: r.input } }, events: [] });
+    const persisted: PersistedStream = { version: r.version, snapshot: { version: r.version, state: { persisted: r.snapshot, input: r.input } }, events: [] };
+    const problem = this.checkRecoverable(this.machines[r.machine], r.stream, persisted);
+    if (problem !== null) {
+      this.diverged({ owner, differs: ['actor'], expected: {}, actual: { problem: `the checkpoint cannot be restored: ${problem}` } }, r);
+      return;
+    }
+    this.store.seed(r.stream, persisted);
     const persistent = await PersistentActor.recover(this.persistentOptions(r.machine as 'bus' | 'vbd', r.stream));
-    this.actors.set(owner, { machine: r.machine, device: r.device, process: processOf(r.machine), persistent });
+    const actor: ReplayActor = { machine: r.machine, device: r.device, process: processOf(r.machine), persistent };
+    this.watchFailure(actor, persistent.ref);
+    this.actors.set(owner, actor);
     // The live actors were already running: what this restart asked is not part of the session.
     this.takeIntents(owner);
     this.effects.forget(owner);
