@@ -76,7 +76,8 @@ export class SessionRecorder {
       return new SessionRecorder(file, fd, lastN, opts);
     } catch (err) {
       fs.closeSync(fd);
-      throw err;
+      if (err instanceof RecorderError) throw err;
+      throw new RecorderError(`cannot record into ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
 
