@@ -251,8 +251,8 @@ class Replayer {
     const from = t ? t.from : to;
     const version = actor.persistent ? actor.persistent.streamVersion : undefined;
     const differs: string[] = [];
+    // `from` is the previous `to`, compared then (or the recovered state): not compared again.
     if (!sameJson(to, r.to)) differs.push('state');
-    if (!sameJson(from, r.from)) differs.push('from');
     if (r.version !== undefined && version !== r.version) differs.push('version');
     if (!sameJson(intents, r.intents)) differs.push('intents');
     if (!t) differs.push('actor');
