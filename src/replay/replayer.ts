@@ -394,9 +394,9 @@ class Replayer {
     const actor: ReplayActor = { machine: r.machine, device: r.device, process: processOf(r.machine), persistent };
     this.watchFailure(actor, persistent.ref);
     this.actors.set(owner, actor);
-    // The live actors were already running: what this restart asked is not part of the session.
+    // The live actors were already running: what this restart asked is not part of the session
+    // (their pending outcomes are: a realize running at attach still reports its keys).
     this.takeIntents(owner);
-    this.effects.forget(owner);
   }
 
   private async retired(r: RetiredRecord & { line: number }): Promise<LocatedRecord> {

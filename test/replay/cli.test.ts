@@ -136,3 +136,40 @@ function editRaw(file: string, line: number, text: string): void {
   lines[line - 1] = text;
   fs.writeFileSync(file, lines.join('\n'));
 }
+
+describe('recording from the command line', () => {
+  it('xenblkd sim --record writes the simulated host session, start to stop', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'sim.jsonl');
+    const { spawn } = await import('node:child_process');
+    const child = spawn('node', [cli, 'sim', '--socket', path.join(dir, 'xs.sock'), '--state-dir', path.join(dir, 'sim'), '--guests', '1', '--record', file, '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('sim ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`sim exited ${code}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const { parseSession } = await import('../../src/replay');
+    const session = parseSession(fs.readFileSync(file, 'utf8'));
+    expect(session.header.source).toBe('sim');
+    expect(session.records.map((r) => [r.kind, (r as { process?: string }).process])).toEqual([
+      ['start', 'sim'],
+      ['stop', 'sim'],
+    ]);
+  });
+
+  it('xenblkd run --record refuses a file that is not a session, in one line, before touching anything', () => {
+    const dir = tempDir();
+    const notes = path.join(dir, 'notes.txt');
+    fs.writeFileSync(notes, 'not a session\n');
+    const r = xenblkd('run', '--state-dir', path.join(dir, 'state'), '--record', notes, '--log-level', 'silent');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`xenblkd: ${notes}: line 1: not a xenblkd session file (the first line is not JSON); not appending to it`);
+    expect(fs.readFileSync(notes, 'utf8')).toBe('not a session\n');
+  });
+});

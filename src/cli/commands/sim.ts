@@ -96,8 +96,10 @@ export const command: Command = {
       if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'ENOENT') throw new UserError(`cannot serve at ${values.socket}: ${code}`);
       throw err;
     }
+    // Handlers first: whoever reads "sim ready" may signal at once.
+    const signalled = untilSignal();
     process.stdout.write(`sim ready: xenstore ${values.socket}, hypervisor ${host.hvSocket}, guests 1..${guests}\n`);
-    await untilSignal();
+    await signalled;
     await host.close();
     recording.detach()?.close();
     return 0;
