@@ -154,7 +154,8 @@ export function parseRecord(text: string, line: number): LocatedRecord {
     case 'input':
       check.owner(false);
       check.optional('stream', isStream, 'a stream name');
-      check.field('event', (v) => isObject(v) && typeof v.type === 'string' && v.type.length > 0, 'an object with a type');
+      // XState's own events (xstate.*) are never recorded: sent to a machine they would stop it.
+      check.field('event', (v) => isObject(v) && typeof v.type === 'string' && v.type.length > 0 && !v.type.startsWith('xstate.'), 'an object with a type (not an xstate.* event)');
       check.optional('version', isNat, 'a stream version');
       check.present('from');
       check.present('to');

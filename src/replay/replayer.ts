@@ -132,7 +132,8 @@ class Replayer {
       this.stats.records += 1;
       let result: LocatedRecord = r;
       try {
-        result = await this.apply(r);
+        // Inputs, nearly every record, stay synchronous: no promise per event.
+        result = r.kind === 'input' ? this.input(r) : await this.lifecycle(r);
       } catch (err) {
         // Whatever a recorded value makes fail here is this record's divergence, not a crash.
         this.diverged({ owner: 'machine' in r ? ownerKey(r.machine, r.device) : undefined, differs: ['actor'], expected: {}, actual: { problem: `cannot replay this ${r.kind} record: ${(err as Error).message}` } }, r);
@@ -152,47 +153,37 @@ class Replayer {
     };
   }
 
-  private async apply(r: LocatedRecord): Promise<LocatedRecord> {
-    let result: LocatedRecord = r;
-    {
-      switch (r.kind) {
-        case 'input':
-          result = this.input(r);
-          break;
-        case 'start':
-          if (this.running.has(r.process)) {
-            this.stats.crashes += 1;
-            await this.drop(r.process);
-          }
-          this.running.add(r.process);
-          this.stats.starts += 1;
-          break;
-        case 'attach':
+  /** Every record but an input: processes, actors coming and going. */
+  private async lifecycle(r: Exclude<LocatedRecord, { kind: 'input' }>): Promise<LocatedRecord> {
+    switch (r.kind) {
+      case 'start':
+        if (this.running.has(r.process)) {
+          this.stats.crashes += 1;
           await this.drop(r.process);
-          this.running.add(r.process);
-          break;
-        case 'detach':
-          await this.drop(r.process);
-          this.running.delete(r.process);
-          break;
-        case 'stop':
-          result = await this.stop(r);
-          break;
-        case 'checkpoint':
-          await this.checkpoint(r);
-          break;
-        case 'created':
-          result = await this.created(r);
-          break;
-        case 'recovered':
-          result = await this.recovered(r);
-          break;
-        case 'retired':
-          result = await this.retired(r);
-          break;
-      }
+        }
+        this.running.add(r.process);
+        this.stats.starts += 1;
+        return r;
+      case 'attach':
+        await this.drop(r.process);
+        this.running.add(r.process);
+        return r;
+      case 'detach':
+        await this.drop(r.process);
+        this.running.delete(r.process);
+        return r;
+      case 'stop':
+        return this.stop(r);
+      case 'checkpoint':
+        await this.checkpoint(r);
+        return r;
+      case 'created':
+        return this.created(r);
+      case 'recovered':
+        return this.recovered(r);
+      case 'retired':
+        return this.retired(r);
     }
-    return result;
   }
 
   private addIntents(owner: string, intents: Intent[]): void {

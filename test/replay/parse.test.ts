@@ -37,6 +37,7 @@ describe('session file parsing', () => {
     ['an unknown kind', [HEADER, '{"kind":"telemetry","n":1,"at":1}'].join('\n') + '\n', 2, /unknown record kind "telemetry"/],
     ['a missing field', [HEADER, START, input(2, { event: undefined })].join('\n') + '\n', 3, /input record: field 'event' is missing/],
     ['an event without a type', [HEADER, START, input(2, { event: { state: 4 } })].join('\n') + '\n', 3, /field 'event' must be an object with a type/],
+    ['an XState internal event', [HEADER, START, input(2, { event: { type: 'xstate.stop' } })].join('\n') + '\n', 3, /not an xstate\.\* event/],
     ['an unknown machine', [HEADER, START, input(2, { machine: 'vif' })].join('\n') + '\n', 3, /field 'machine' must be one of bus, vbd, blkfront/],
     ['a bad device key', [HEADER, START, input(2, { device: '../1' })].join('\n') + '\n', 3, /field 'device' must be a device key/],
     ['a malformed intent', [HEADER, START, input(2, { intents: [{ op: 'write', path: '/a' }] })].join('\n') + '\n', 3, /field 'intents' must be a list of intents/],
