@@ -114,6 +114,7 @@ export const command: Command = {
         settings,
         dataPath,
         http,
+        record: cli.record === undefined ? undefined : path.resolve(cli.record),
         logger,
         ports: async () => {
           if (sim === undefined) return realPorts();
@@ -126,10 +127,10 @@ export const command: Command = {
         openImage: openRawImage,
         startDataplane: createDataplane,
         onPersisted: killHook(),
-        record: cli.record === undefined ? undefined : path.resolve(cli.record),
       });
     } catch (err) {
-      if (err instanceof DaemonError || err instanceof RecorderError) throw new UserError(err.message);
+      if (err instanceof RecorderError) throw new UserError(err.message);
+      if (err instanceof DaemonError) throw new UserError(err.message);
       if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new UserError(`state folder ${stateDir}: permission denied`);
       throw err;
     }
