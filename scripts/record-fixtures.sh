@@ -4,4 +4,6 @@
 # in this process; the crash scenario runs the daemon as a child process.
 set -eu
 cd "$(dirname "$0")/.."
+# The crash scenario runs the built daemon.
+npm run build --silent
 exec node -r ./test/sim-hv/support/register.js scripts/record-fixtures.ts "$@"

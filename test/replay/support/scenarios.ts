@@ -10,7 +10,6 @@ import { blockQueueFactory } from '../../../src/sim/frontend/block-queue-adapter
 import { SimHost } from '../../../src/sim/host';
 import { attachDisk, detachDisk } from '../../../src/toolstack/disk';
 import type { DaemonProcess as DaemonProcessType } from '../../../src/demo/daemon-process';
-import { compiledModule } from '../../dataplane/support/compiled';
 import { ringOnlyQueueFactory } from '../../support/ring-only';
 import type { GuestQueueFactory } from '../../../src/sim/frontend/guest-queue';
 import { RecordingWorld, type RawDomain } from './world';
@@ -220,8 +219,7 @@ const crashRecovery: Scenario = {
   description: 'a daemon SIGKILLed in the middle of the handshake (XENBLKD_KILL_AFTER_EVENTS) and restarted: it recovers the bus and the device from its streams, connects, and the toolstack then removes the disk',
   async record(file) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenblkd-crash-rec-'));
-    const compiled = compiledModule('demo/daemon-process.ts');
-    const { DaemonProcess } = require(compiled.file) as { DaemonProcess: typeof DaemonProcessType };
+    const { DaemonProcess } = builtDaemonProcess();
     const host = await SimHost.start({
       stateDir: path.join(dir, 'sim'),
       xenstoreSocket: path.join(dir, 'xs.sock'),
@@ -236,7 +234,6 @@ const crashRecovery: Scenario = {
       stateDir: path.join(dir, 'daemon'),
       logFile: path.join(dir, 'daemon.log'),
       extraArgs: ['--record', file],
-      env: compiled.env,
     });
     try {
       const xs = await host.toolstack();
@@ -264,6 +261,13 @@ const crashRecovery: Scenario = {
     addDescription(file, crashRecovery.description);
   },
 };
+
+/** The demo's DaemonProcess as built (npm run build): it starts the built CLI, as the demo does. */
+function builtDaemonProcess(): { DaemonProcess: typeof DaemonProcessType } {
+  const built = path.resolve(__dirname, '../../../dist/demo/daemon-process.js');
+  if (!fs.existsSync(built)) throw new Error(`${built} is missing: run npm run build first`);
+  return require(built) as { DaemonProcess: typeof DaemonProcessType };
+}
 
 async function waitValue(xs: Awaited<ReturnType<SimHost['toolstack']>>, node: string, value: string): Promise<void> {
   const { waitUntil } = await import('../../../src/effects/xenstore');
