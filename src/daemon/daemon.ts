@@ -11,6 +11,7 @@ import { StoreError } from '../store/events';
 import type { DataplaneFactory, DataPathMode } from '../effects/dataplane-port';
 import { blockDeviceEffects } from '../effects/block-device';
 import { ImageRegistry, type ImageOpener } from '../effects/images';
+import type { RecordingSwitch } from '../replay/tap';
 import { BackendEngine, type EngineTransition } from './engine';
 
 export interface XenPorts {
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   readonly onPersisted?: () => void;
   readonly onRecovered?: (key: string) => void;
   readonly dataPath?: DataPathMode;
+  /** Session recording (src/replay): records while a recorder is attached to it. */
+  readonly recording?: RecordingSwitch;
 }
 
 export class DaemonError extends Error {
@@ -91,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stateDir: opts.stateDir,
       logger,
       dataPath: opts.dataPath,
+      intents: opts.recording,
     });
     const recovered: string[] = [];
     if (opts.onPersisted) wrapAppend(store, opts.onPersisted);
@@ -108,7 +112,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         recovered.push(key);
         opts.onRecovered?.(key);
       },
+      tap: opts.recording,
     });
+    opts.recording?.processStarted();
     await engine.start();
     const xsRef = xs;
     const portsRef = ports;
@@ -120,6 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       recovered,
       async stop() {
         await engine.stop();
+        opts.recording?.processStopped();
         await effects.quiesce();
         await images.closeAll();
         await store.close();

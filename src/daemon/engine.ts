@@ -23,6 +23,9 @@ import type { Clock, EventStore } from '../store/events';
 import type { MachineEvent } from '../store/fold';
 import { PersistentActor, type TransitionRecord } from '../store/persistent-actor';
 import { readDirectory, readKeys } from '../effects/xenstore';
+import { retireIntents, spawnIntents } from '../effects/intents';
+import { readPersisted } from '../replay/persisted';
+import type { SessionTap } from '../replay/tap';
 import { Coalescer } from './coalescer';
 
 export interface EngineTransition extends TransitionRecord {
@@ -45,6 +48,8 @@ export interface EngineOptions {
   readonly onTransition?: (t: EngineTransition) => void;
   /** A device was recovered from the store at start (not created). */
   readonly onRecovered?: (key: string) => void;
+  /** Session recording (src/replay): inputs, transitions, creations, recoveries, retirements. */
+  readonly tap?: SessionTap;
 }
 
 interface DeviceRuntime {
@@ -80,16 +85,29 @@ export class BackendEngine {
   async start(): Promise<void> {
     const { store, logger } = this.opts;
     const busStream = `bus/${this.opts.backendType}`;
+    const tap = this.opts.tap;
     const machine = busMachine.provide({
       actions: {
-        spawnDevice: (_: unknown, ref: DeviceRef) => this.spawn(ref),
-        retireDevice: (_: unknown, ref: DeviceRef) => this.retire(ref),
+        spawnDevice: (_: unknown, ref: DeviceRef) => {
+          if (tap?.recording) tap.intents('bus', undefined, spawnIntents(ref));
+          this.spawn(ref);
+        },
+        retireDevice: (_: unknown, ref: DeviceRef) => {
+          if (tap?.recording) tap.intents('bus', undefined, retireIntents(ref));
+          this.retire(ref);
+        },
       },
     }) as unknown as AnyStateMachine;
-    const busOpts = { store, stream: busStream, machine, clock: this.opts.clock, snapshotEvery: this.opts.snapshotEvery, onTransition: (t: TransitionRecord) => this.opts.onTransition?.({ ...t, machine: 'bus' }), onStoreError: (err: unknown) => logger.error({ err }, 'event store write failed') };
-    this.bus = (await store.version(busStream)) > 0
-      ? await PersistentActor.recover(busOpts)
-      : await PersistentActor.create(busOpts, { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType });
+    const busOpts = { store, stream: busStream, machine, clock: this.opts.clock, snapshotEvery: this.opts.snapshotEvery, onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'bus' }), onStoreError: (err: unknown) => logger.error({ err }, 'event store write failed') };
+    if ((await store.version(busStream)) > 0) {
+      const persisted = tap?.recording ? await readPersisted(store, busStream) : undefined;
+      this.bus = await PersistentActor.recover(busOpts);
+      if (persisted) tap?.recovered({ machine: 'bus', stream: busStream, persisted, state: this.bus.getSnapshot().value });
+    } else {
+      const input = { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType };
+      this.bus = await PersistentActor.create(busOpts, input);
+      tap?.created({ machine: 'bus', stream: busStream, input, state: this.bus.getSnapshot().value });
+    }
     // Recovery folded the bus without running its actions: give every registered device its actor.
     for (const device of Object.values(this.busDevices())) {
       this.spawn({ ...device, key: deviceKey(device.frontendDomid, device.devid) });
@@ -102,6 +120,12 @@ export class BackendEngine {
       }),
     );
     await this.resync();
+  }
+
+  private transitioned(t: EngineTransition): void {
+    const { tap } = this.opts;
+    if (tap?.recording) tap.transition({ machine: t.machine, device: t.device, stream: t.stream, version: t.version, at: t.at, event: t.event, from: t.from, to: t.to });
+    this.opts.onTransition?.(t);
   }
 
   private busDevices(): Record<string, BusDevice> {
@@ -187,23 +211,31 @@ export class BackendEngine {
       machine: this.deviceMachine,
       clock: this.opts.clock,
       snapshotEvery: this.opts.snapshotEvery,
-      onTransition: (t: TransitionRecord) => this.opts.onTransition?.({ ...t, machine: 'vbd', device: ref.key }),
+      onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'vbd', device: ref.key }),
       onStoreError: (err: unknown) => logger.error({ err, device: ref.key }, 'event store write failed'),
+    };
+    const { tap } = this.opts;
+    const create = async () => {
+      const input = { identity, options: deviceOptions(await readDirectory(xs, identity.backendPath)), settings };
+      const created = await PersistentActor.create(actorOpts, input);
+      tap?.created({ machine: 'vbd', device: ref.key, stream, input, state: created.getSnapshot().value });
+      return created;
     };
     let actor: PersistentActor<AnyStateMachine>;
     if ((await store.version(stream)) > 0) {
       try {
+        const persisted = tap?.recording ? await readPersisted(store, stream) : undefined;
         actor = await PersistentActor.recover(actorOpts);
+        if (persisted) tap?.recovered({ machine: 'vbd', device: ref.key, stream, persisted, state: actor.getSnapshot().value });
         this.opts.onRecovered?.(ref.key);
       } catch (err) {
         // A stream that cannot be folded is rebuilt from xenstore rather than crash-looping.
         logger.error({ err, device: ref.key }, 'device stream unreadable; rebuilding it from xenstore');
         await store.deleteStream(stream);
-        actor = await PersistentActor.create(actorOpts, { identity, options: deviceOptions(await readDirectory(xs, identity.backendPath)), settings });
+        actor = await create();
       }
     } else {
-      const options = deviceOptions(await readDirectory(xs, identity.backendPath));
-      actor = await PersistentActor.create(actorOpts, { identity, options, settings });
+      actor = await create();
     }
     const runtime: DeviceRuntime = { key: ref.key, identity, actor, subscriptions: [] };
     if (this.stopping) {
@@ -258,7 +290,10 @@ export class BackendEngine {
       if (!runtime) return;
       this.devices.delete(ref.key);
       runtime.subscriptions.forEach((s) => s.unsubscribe());
-      await runtime.actor.destroy();
+      // destroy() stops the actor before its first await: what its stop asked is reported by then.
+      const destroyed = runtime.actor.destroy();
+      this.opts.tap?.retired('vbd', ref.key);
+      await destroyed;
     })().catch((err) => this.opts.logger.error({ err, device: ref.key }, 'could not retire the device'));
     this.pending.set(`retire:${ref.key}`, job.finally(() => this.pending.delete(`retire:${ref.key}`)));
   }

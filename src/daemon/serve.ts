@@ -9,10 +9,14 @@ import { type Daemon, type DaemonOptions, startDaemon } from './daemon';
 import { DaemonMetrics } from './metrics';
 import { sdNotify } from './sd-notify';
 import type { EngineTransition } from './engine';
+import { RecordingSwitch } from '../replay/tap';
+import { handleRecordRequest, openDaemonRecorder } from '../replay/control';
 
 export interface ServeOptions extends DaemonOptions {
   /** Dashboard and /metrics; undefined: not served. */
   readonly http?: { host: string; port: number };
+  /** Record a session into this file from the start (src/replay); the `record` op turns it on and off. */
+  readonly record?: string;
 }
 
 export interface Serving {
@@ -67,14 +71,20 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     model.onTransition(t);
     if (t.machine === 'bus') model.devicesChanged();
   };
+  const recording = new RecordingSwitch('daemon');
+  if (opts.record !== undefined) recording.attach(openDaemonRecorder(opts.record, opts.logger));
   daemon = await startDaemon({
     ...opts,
+    recording,
     onTransition,
     onRecovered: (key) => {
       opts.onRecovered?.(key);
       metrics.onRecovered(key);
       model.onRecovery(key, 'recovered from the event store');
     },
+  }).catch((err: unknown) => {
+    recording.detach()?.close();
+    throw err;
   });
   const listing = (): DeviceListing[] =>
     [...daemon.engine.deviceActors()].map(([key, a]) => {
@@ -99,6 +109,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
           return listing();
         case 'ping':
           return { pid: process.pid };
+        case 'record':
+          return handleRecordRequest(req, recording, daemon.engine, opts.logger);
         default:
           throw new Error(`unknown op '${req.op}'`);
       }
@@ -121,6 +133,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       await dashboard?.close();
       await control.close();
       await daemon.stop();
+      recording.detach()?.close();
     },
   };
 }

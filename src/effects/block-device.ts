@@ -16,15 +16,27 @@ import {
   type IdentityInput,
   type RealizeInput,
   type UpdateInput,
-  backendKeysForRealize,
+  type DeviceIdentity,
+  deviceKey,
   discardOffered,
-  frontendKeysForRealize,
   isReadOnly,
-  xenbusRealizeKeys,
 } from '../machines';
+import { applyXenstoreIntents } from './apply-intents';
 import type { Dataplane, DataplaneFactory, DataPathMode } from './dataplane-port';
 import type { ImageRegistry } from './images';
-import { messageOf, removeIfPresent, writeKeys } from './xenstore';
+import {
+  type Intent,
+  type IntentSink,
+  backendStateIntents,
+  connectIntents,
+  destroyIntents,
+  disconnectIntents,
+  failureIntents,
+  realizeIntents,
+  unplugIntents,
+  updateIntents,
+} from './intents';
+import { messageOf } from './xenstore';
 
 export interface BlockEffectsDeps {
   readonly xs: XenStore;
@@ -36,9 +48,12 @@ export interface BlockEffectsDeps {
   readonly logger: Logger;
   /** How guest data moves (default: the measured default). */
   readonly dataPath?: DataPathMode;
+  /** Told what each effect asks of the world (session recording). */
+  readonly intents?: IntentSink;
 }
 
-type Send = (event: BlockDeviceEvent) => void;
+/** Sends an outcome back, reporting first the intents the effect carried out to produce it. */
+type Send = (event: BlockDeviceEvent, intents?: readonly Intent[]) => void;
 
 /** Runs fn in order after the previous call with the same key (one device's writes in order). */
 class KeyedQueue {
@@ -59,17 +74,31 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
   const writes = new KeyedQueue();
   const teardowns = new Map<string, Promise<void>>();
 
-  /** An async job whose outcome is sent back only while the invocation is alive. */
-  function job<TInput>(work: (input: TInput, send: Send, alive: () => boolean) => Promise<void>, onStop?: (input: TInput) => void) {
+  function report(identity: DeviceIdentity, intents: readonly Intent[] | void): void {
+    if (intents && deps.intents?.recording) deps.intents.intents('vbd', deviceKey(identity.frontendDomid, identity.devid), intents);
+  }
+
+  /**
+   * An async job whose outcome is sent back only while the invocation is alive. `asks` lists
+   * the intents of the invocation (reported when it starts); `onStop` may list those of its stop.
+   */
+  function job<TInput extends { identity: DeviceIdentity }>(
+    work: (input: TInput, send: Send, alive: () => boolean) => Promise<void>,
+    asks?: (input: TInput) => Intent[],
+    onStop?: (input: TInput) => Intent[] | void,
+  ) {
     return fromCallback<EventObject, TInput>(({ input, sendBack }) => {
       let alive = true;
-      const send: Send = (e) => {
-        if (alive) sendBack(e);
+      const send: Send = (e, intents) => {
+        if (!alive) return;
+        report(input.identity, intents);
+        sendBack(e);
       };
+      report(input.identity, asks?.(input));
       work(input, send, () => alive).catch((err) => logger.error({ err }, 'device effect failed'));
       return () => {
         alive = false;
-        onStop?.(input);
+        report(input.identity, onStop?.(input));
       };
     });
   }
@@ -77,8 +106,10 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
   const imageOf = (config: BlockDeviceConfig, key: string) =>
     images.get(key, config.path, { readOnly: config.readOnly, direct: config.directIoSafe || undefined });
 
+  // The realize keys depend on the opened image: they are reported with realize.done.
   const realize = job<RealizeInput<BlockDeviceConfig>>(async ({ identity, config }, send) => {
     let realized: BlockRealized;
+    let intents: Intent[];
     try {
       const image = await imageOf(config, identity.backendPath);
       const info = {
@@ -88,33 +119,30 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
         readOnly: image.readOnly,
         discardSupport: image.discardSupport,
       };
-      const generic = xenbusRealizeKeys(identity);
-      await xs.transaction(async (tx) => {
-        await writeKeys(tx, identity.backendPath, { ...generic.backend, ...backendKeysForRealize(info, config) });
-        if ((await tx.tryRead(`${identity.frontendPath}/state`)) === undefined) {
-          await writeKeys(tx, identity.frontendPath, generic.frontendIfMissing);
-        }
-        await writeKeys(tx, identity.frontendPath, frontendKeysForRealize(config.vdev, config.deviceType));
-      });
+      intents = realizeIntents(identity, config, info);
+      await xs.transaction((tx) => applyXenstoreIntents(tx, intents));
       realized = { image: info };
     } catch (err) {
       send({ type: 'realize.failed', message: messageOf(err) });
       return;
     }
-    send({ type: 'realize.done', realized });
+    send({ type: 'realize.done', realized }, intents);
   });
 
-  const writeBackendState = job<BackendStateInput>(async ({ identity, state }, send) => {
-    await writes.run(identity.backendPath, async () => {
-      try {
-        const path = `${identity.backendPath}/state`;
-        // Writing a state that is already set does nothing (and fires no watch).
-        if ((await xs.tryRead(path)) !== String(state)) await xs.write(path, String(state));
-      } catch (err) {
-        send({ type: 'xenstore.failed', operation: `write state ${state}`, message: messageOf(err) });
-      }
-    });
-  });
+  const writeBackendState = job<BackendStateInput>(
+    async ({ identity, state }, send) => {
+      const [intent] = backendStateIntents(identity, state) as [Extract<Intent, { op: 'write' }>];
+      await writes.run(identity.backendPath, async () => {
+        try {
+          // Writing a state that is already set does nothing (and fires no watch).
+          if ((await xs.tryRead(intent.path)) !== intent.value) await xs.write(intent.path, intent.value);
+        } catch (err) {
+          send({ type: 'xenstore.failed', operation: `write state ${state}`, message: messageOf(err) });
+        }
+      });
+    },
+    ({ identity, state }) => backendStateIntents(identity, state),
+  );
 
   const connection = job<ConnectionInput<BlockDeviceConfig, BlockRealized, ConnectParams>>(
     async ({ identity, config, realized, connection: params }, send, alive) => {
@@ -155,7 +183,11 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
       }
       send({ type: 'connection.ready' });
     },
-    ({ identity }) => stopDataplane(identity.backendPath),
+    ({ identity, connection: params }) => connectIntents(identity, params),
+    ({ identity, connection: params }) => {
+      stopDataplane(identity.backendPath);
+      return disconnectIntents(identity, params);
+    },
   );
 
   const running = new Map<string, Dataplane>();
@@ -170,56 +202,60 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
     });
   }
 
-  const reportFailure = job<FailureInput>(async ({ identity, message }) => {
-    await writes.run(identity.backendPath, async () => {
+  const reportFailure = job<FailureInput>(
+    async ({ identity, message }) => {
+      await writes.run(identity.backendPath, async () => {
+        try {
+          await applyXenstoreIntents(xs, failureIntents(identity, message));
+        } catch (err) {
+          logger.warn({ err, device: identity.backendPath }, 'could not report the failure in xenstore');
+        }
+      });
+    },
+    ({ identity, message }) => failureIntents(identity, message),
+  );
+
+  // Rewriting the state makes the frontend look again (blkback xen_vbd_resize).
+  const publishUpdate = job<UpdateInput>(
+    async ({ identity, keys }, send) => {
       try {
-        await writeKeys(xs, identity.backendPath, { 'hotplug-status': 'error', 'hotplug-error': message });
+        await xs.transaction((tx) => applyXenstoreIntents(tx, updateIntents(identity, keys)));
       } catch (err) {
-        logger.warn({ err, device: identity.backendPath }, 'could not report the failure in xenstore');
+        send({ type: 'update.failed', message: messageOf(err) });
+        return;
       }
-    });
-  });
+      send({ type: 'update.done' });
+    },
+    ({ identity, keys }) => updateIntents(identity, keys),
+  );
 
-  const publishUpdate = job<UpdateInput>(async ({ identity, keys }, send) => {
-    try {
-      await xs.transaction(async (tx) => {
-        await writeKeys(tx, identity.backendPath, keys);
-        const state = await tx.tryRead(`${identity.backendPath}/state`);
-        // Rewriting the state makes the frontend look again (blkback xen_vbd_resize).
-        if (state !== undefined) await tx.write(`${identity.backendPath}/state`, state);
-      });
-    } catch (err) {
-      send({ type: 'update.failed', message: messageOf(err) });
-      return;
-    }
-    send({ type: 'update.done' });
-  });
+  const unplug = job<IdentityInput>(
+    async ({ identity }, send) => {
+      try {
+        await xs.transaction((tx) => applyXenstoreIntents(tx, unplugIntents(identity)));
+      } catch (err) {
+        send({ type: 'unplug.failed', message: messageOf(err) });
+        return;
+      }
+      send({ type: 'unplug.done' });
+    },
+    ({ identity }) => unplugIntents(identity),
+  );
 
-  const unplug = job<IdentityInput>(async ({ identity }, send) => {
-    try {
-      await xs.transaction(async (tx) => {
-        await tx.write(`${identity.backendPath}/online`, '0');
-        await tx.write(`${identity.backendPath}/state`, '5');
-      });
-    } catch (err) {
-      send({ type: 'unplug.failed', message: messageOf(err) });
-      return;
-    }
-    send({ type: 'unplug.done' });
-  });
-
-  const destroy = job<IdentityInput>(async ({ identity }, send) => {
-    try {
-      await teardowns.get(identity.backendPath);
-      await images.close(identity.backendPath);
-      await removeIfPresent(xs, identity.frontendPath);
-      await removeIfPresent(xs, identity.backendPath);
-    } catch (err) {
-      send({ type: 'destroy.failed', message: messageOf(err) });
-      return;
-    }
-    send({ type: 'destroy.done' });
-  });
+  const destroy = job<IdentityInput>(
+    async ({ identity }, send) => {
+      try {
+        await teardowns.get(identity.backendPath);
+        await images.close(identity.backendPath);
+        await applyXenstoreIntents(xs, destroyIntents(identity));
+      } catch (err) {
+        send({ type: 'destroy.failed', message: messageOf(err) });
+        return;
+      }
+      send({ type: 'destroy.done' });
+    },
+    ({ identity }) => destroyIntents(identity),
+  );
 
   return {
     actors: { realize, writeBackendState, connection, reportFailure, publishUpdate, unplug, destroy },

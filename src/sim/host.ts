@@ -11,6 +11,7 @@ import type { SimDomain } from './domain';
 import type { GuestQueue, GuestQueueFactory } from './frontend/guest-queue';
 import { SimGuest } from './frontend/guest';
 import { Hypervisor } from './hv/hypervisor';
+import type { RecordingSwitch } from '../replay/tap';
 
 export interface SimHostOptions {
   /** Folder for hv.sock (and the xenstore tree when persisted). */
@@ -26,6 +27,8 @@ export interface SimHostOptions {
   readonly protocol?: 'x86_32-abi' | 'x86_64-abi';
   readonly maxRingPageOrder?: number;
   readonly onDisk?: (domid: number, devid: number, queue: GuestQueue | null, input: DiskInput | null) => void;
+  /** Session recording (src/replay) of the guests' frontends. */
+  readonly recording?: RecordingSwitch;
 }
 
 export class SimHost {
@@ -51,6 +54,7 @@ export class SimHost {
     const hvSocket = path.join(opts.stateDir, 'hv.sock');
     await hv.listen(hvSocket);
     const host = new SimHost(opts, xenstored, hv, hvSocket);
+    opts.recording?.processStarted();
     const xs = await host.toolstack();
     await xs.write('/local/domain/0/name', 'Domain-0');
     await xs.write('/local/domain/0/domid', '0');
@@ -89,6 +93,7 @@ export class SimHost {
       protocol: this.opts.protocol,
       maxRingPageOrder: this.opts.maxRingPageOrder,
       onDisk: (devid, queue, input) => this.opts.onDisk?.(domid, devid, queue, input),
+      recording: this.opts.recording,
     });
     guest.start();
     this.guests.set(domid, guest);
@@ -104,6 +109,7 @@ export class SimHost {
   async close(): Promise<void> {
     for (const guest of this.guests.values()) await guest.close();
     this.guests.clear();
+    this.opts.recording?.processStopped();
     for (const xs of this.guestStores) await xs.close();
     await this.toolstackConnection?.close();
     await this.hv.close();

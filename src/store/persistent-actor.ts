@@ -61,6 +61,11 @@ export class PersistentActor<M extends AnyStateMachine> {
     return this.actor;
   }
 
+  /** The machine's input (what the stream's CREATED event holds). */
+  get machineInput(): unknown {
+    return this.input;
+  }
+
   /** Starts a new stream whose CREATED event holds the machine's input. */
   static async create<M extends AnyStateMachine>(opts: PersistentActorOptions<M>, input: unknown): Promise<PersistentActor<M>> {
     const version = await opts.store.append(opts.stream, [{ type: CREATED, data: input }], 'no_stream');

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { UserError, parseOptions, type Command } from '../command';
 import { type ConfigKey, parseBool, parseIntIn, parseListen, readConfig } from '../config';
 import { loggerFrom, untilSignal } from '../logging';
@@ -11,6 +12,7 @@ import { RealGrantTable } from '../../io/real/gnttab';
 import { openRawImage } from '../../io/storage/raw';
 import { createDataplane } from '../../effects/dataplane';
 import type { DataPathMode } from '../../effects/dataplane-port';
+import { RecorderError } from '../../replay/recorder';
 
 const usage = `usage: xenblkd run [options]
 
@@ -33,7 +35,10 @@ next start.
   --max-ring-page-order N    offered to frontends (default 4)
   --max-indirect-segments N  offered to frontends (default 256; 0: no indirect requests)
   --feature-persistent BOOL  offer persistent grants (default true)
-  --feature-barrier BOOL     offer write barriers (default true)`;
+  --feature-barrier BOOL     offer write barriers (default true)
+  --record FILE              record a session (inputs, transitions, xenstore writes) into FILE,
+                             appending if it exists; 'xenblkd record' turns recording on and off
+                             while the daemon runs, 'xenblkd replay FILE' checks it`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -50,6 +55,7 @@ const OPTIONS = {
   'max-indirect-segments': { type: 'string' },
   'feature-persistent': { type: 'string' },
   'feature-barrier': { type: 'string' },
+  record: { type: 'string' },
 } as const;
 
 function realPorts(): XenPorts {
@@ -115,6 +121,7 @@ export const command: Command = {
         settings,
         dataPath,
         http,
+        record: cli.record === undefined ? undefined : path.resolve(cli.record),
         logger,
         ports: async () => {
           if (sim === undefined) return realPorts();
@@ -129,6 +136,7 @@ export const command: Command = {
         onPersisted: killHook(logger),
       });
     } catch (err) {
+      if (err instanceof RecorderError) throw new UserError(err.message);
       if (err instanceof DaemonError) throw new UserError(err.message);
       if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new UserError(`state folder ${stateDir}: permission denied`);
       throw err;

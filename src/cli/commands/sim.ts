@@ -7,6 +7,8 @@ import { SimHost } from '../../sim/host';
 import { blockQueueFactory, isBlockGuestQueue } from '../../sim/frontend/block-queue-adapter';
 import { runWorkload } from '../../sim/guest/workload';
 import { parseWorkloadSpec, WorkloadSpecError, type WorkloadSpecInput } from '../../sim/guest/workload-spec';
+import { RecorderError, SessionRecorder } from '../../replay/recorder';
+import { RecordingSwitch } from '../../replay/tap';
 
 const usage = `usage: xenblkd sim --socket PATH [options]
 
@@ -22,6 +24,8 @@ Point the daemon at it with: xenblkd run --sim <state-dir>/hv.sock --xenstore PA
   --memory-mib N     memory of each guest (default 256)
   --workload JSON    run this verifying workload on every disk once it connects, e.g.
                      '{"pattern":"random","queueDepth":32,"durationMs":60000}'
+  --record FILE      record the guests' frontends (inputs, transitions, xenstore writes) into
+                     FILE as a session ('xenblkd replay FILE' checks it)
   --log-format json|pretty, --log-level LEVEL`;
 
 export const command: Command = {
@@ -35,6 +39,7 @@ export const command: Command = {
       persist: { type: 'boolean' },
       'memory-mib': { type: 'string' },
       workload: { type: 'string' },
+      record: { type: 'string' },
       'log-format': { type: 'string' },
       'log-level': { type: 'string' },
     });
@@ -55,6 +60,15 @@ export const command: Command = {
     const stateDir = values['state-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xenblkd-sim-'));
     const logger = loggerFrom(values['log-format'], values['log-level'], 'xenblkd-sim');
     const running = new Set<string>();
+    const recording = new RecordingSwitch('sim');
+    if (values.record !== undefined) {
+      try {
+        recording.attach(SessionRecorder.open(path.resolve(values.record), { source: 'sim', onError: (err) => logger.error({ err }, err.message) }));
+      } catch (err) {
+        if (err instanceof RecorderError) throw new UserError(err.message);
+        throw err;
+      }
+    }
     let host: SimHost;
     try {
       host = await SimHost.start({
@@ -65,6 +79,7 @@ export const command: Command = {
         persistXenstore: values.persist === true,
         queueFactory: blockQueueFactory(),
         logger,
+        recording,
         onDisk: (domid, devid, queue) => {
           const key = `${domid}/${devid}`;
           if (!workload || !isBlockGuestQueue(queue) || running.has(key)) return;
@@ -76,13 +91,17 @@ export const command: Command = {
         },
       });
     } catch (err) {
+      recording.detach()?.close();
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'ENOENT') throw new UserError(`cannot serve at ${values.socket}: ${code}`);
       throw err;
     }
+    // Handlers first: whoever reads "sim ready" may signal at once.
+    const signalled = untilSignal();
     process.stdout.write(`sim ready: xenstore ${values.socket}, hypervisor ${host.hvSocket}, guests 1..${guests}\n`);
-    await untilSignal();
+    await signalled;
     await host.close();
+    recording.detach()?.close();
     return 0;
   },
 };

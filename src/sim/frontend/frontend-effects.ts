@@ -3,8 +3,11 @@
 import { type EventObject, fromCallback } from 'xstate';
 import type { XenStore } from '../../io/xs/client';
 import type { Logger } from '../../log';
-import { type DiskInput, type FrontendEvent, type FrontendStateInput, type RingInput, frontendRingKeys } from '../../machines';
-import { messageOf, writeKeys } from '../../effects/xenstore';
+import type { DiskInput, FrontendEvent, FrontendStateInput, RingInput } from '../../machines';
+import { messageOf } from '../../effects/xenstore';
+import { applyXenstoreIntents } from '../../effects/apply-intents';
+import { type Intent, type IntentSink, diskIntents, frontendStateIntents, ringIntents } from '../../effects/intents';
+import { deviceKey, type DeviceIdentity } from '../../machines';
 import type { SimDomain } from '../domain';
 import type { GuestQueue, GuestQueueFactory } from './guest-queue';
 
@@ -15,6 +18,8 @@ export interface FrontendEffectsDeps {
   readonly logger: Logger;
   /** Called when a disk becomes usable (the host attaches workloads here) and when it stops. */
   readonly onDisk?: (devid: number, queue: GuestQueue | null, input: DiskInput | null) => void;
+  /** Told what each effect asks of the world (session recording). */
+  readonly intents?: IntentSink;
 }
 
 type Send = (e: FrontendEvent) => void;
@@ -23,12 +28,17 @@ export function frontendEffects(deps: FrontendEffectsDeps) {
   const { xs, logger } = deps;
   const queues = new Map<number, GuestQueue>();
   const closing = new Map<number, Promise<void>>();
+  const report = (identity: DeviceIdentity, intents: readonly Intent[]) => {
+    if (deps.intents?.recording) deps.intents.intents('blkfront', deviceKey(identity.frontendDomid, identity.devid), intents);
+  };
 
   const writeFrontendState = fromCallback<EventObject, FrontendStateInput>(({ input, sendBack }) => {
     let alive = true;
-    const path = `${input.identity.frontendPath}/state`;
+    const intents = frontendStateIntents(input.identity, input.state);
+    const [{ path, value }] = intents as [Extract<Intent, { op: 'write' }>];
+    report(input.identity, intents);
     (async () => {
-      if ((await xs.tryRead(path)) !== String(input.state)) await xs.write(path, String(input.state));
+      if ((await xs.tryRead(path)) !== value) await xs.write(path, value);
     })().catch((err) => {
       if (alive) sendBack({ type: 'xenstore.failed', operation: `write state ${input.state}`, message: messageOf(err) } satisfies FrontendEvent);
     });
@@ -53,7 +63,10 @@ export function frontendEffects(deps: FrontendEffectsDeps) {
       if (!alive) return;
       queues.set(devid, queue);
       const params = queue.params;
-      await xs.transaction(async (tx) => writeKeys(tx, input.identity.frontendPath, frontendRingKeys(params)));
+      const intents = ringIntents(input.identity, params);
+      await xs.transaction((tx) => applyXenstoreIntents(tx, intents));
+      if (!alive) return;
+      report(input.identity, intents);
       send({ type: 'ring.ready', ring: params });
     })().catch((err) => send({ type: 'ring.failed', message: messageOf(err) }));
     return () => {
@@ -70,15 +83,16 @@ export function frontendEffects(deps: FrontendEffectsDeps) {
   const disk = fromCallback<EventObject, DiskInput>(({ input, receive }) => {
     const devid = input.identity.devid;
     const queue = queues.get(devid);
+    report(input.identity, diskIntents(input.disk));
     if (queue) {
       queue.start(input.disk);
       deps.onDisk?.(devid, queue, input);
     }
     receive((e) => {
-      if (e.type === 'disk.resized' && queue) {
-        const resized = e as unknown as { disk: DiskInput['disk'] };
-        queue.start(resized.disk);
-      }
+      if (e.type !== 'disk.resized') return;
+      const resized = e as unknown as { disk: DiskInput['disk'] };
+      report(input.identity, diskIntents(resized.disk));
+      queue?.start(resized.disk);
     });
     return () => {
       queue?.stop();

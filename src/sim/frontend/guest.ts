@@ -14,6 +14,8 @@ import {
   observeXenbusState,
 } from '../../machines';
 import { readKeys } from '../../effects/xenstore';
+import { TransitionObserver } from '../../replay/observe';
+import type { SessionTap } from '../../replay/tap';
 import type { SimDomain } from '../domain';
 import { frontendEffects } from './frontend-effects';
 import type { GuestQueue, GuestQueueFactory } from './guest-queue';
@@ -28,6 +30,8 @@ export interface SimGuestOptions {
   readonly protocol?: BlkifProtocol;
   readonly persistent?: boolean;
   readonly onDisk?: (devid: number, queue: GuestQueue | null, input: DiskInput | null) => void;
+  /** Session recording (src/replay) of the frontends' inputs and transitions. */
+  readonly recording?: SessionTap;
 }
 
 interface Frontend {
@@ -47,7 +51,7 @@ export class SimGuest {
   private closed = false;
 
   constructor(private readonly opts: SimGuestOptions) {
-    this.effects = frontendEffects({ xs: opts.xs, domain: opts.domain, queueFactory: opts.queueFactory, logger: opts.logger, onDisk: opts.onDisk });
+    this.effects = frontendEffects({ xs: opts.xs, domain: opts.domain, queueFactory: opts.queueFactory, logger: opts.logger, onDisk: opts.onDisk, intents: opts.recording });
     this.machine = frontendMachine.provide({ actors: this.effects.actors as never });
   }
 
@@ -95,15 +99,21 @@ export class SimGuest {
       return;
     }
     const identity = deviceIdentity({ backendDomid: Number(m[1]), backendType: m[2], frontendDomid: this.domid, devid });
-    const actor = createActor(this.machine, {
-      input: {
-        identity,
-        settings: { maxRingPageOrder: this.opts.maxRingPageOrder ?? 4, protocol: this.opts.protocol ?? 'x86_64-abi', persistent: this.opts.persistent ?? true },
-      },
+    const input = {
+      identity,
+      settings: { maxRingPageOrder: this.opts.maxRingPageOrder ?? 4, protocol: this.opts.protocol ?? 'x86_64-abi', persistent: this.opts.persistent ?? true },
+    };
+    const tap = this.opts.recording;
+    const device = `${this.domid}/${devid}`;
+    const observer = tap && new TransitionObserver((event, from, to) => {
+      if (tap.recording) tap.transition({ machine: 'blkfront', device, at: Date.now(), event, from, to });
     });
+    const actor = createActor(this.machine, { input, inspect: observer?.inspect });
+    observer?.bind(actor);
     const fe: Frontend = { identity, actor, subscriptions: [] };
     this.frontends.set(devid, fe);
     actor.start();
+    if (tap?.recording) tap.created({ machine: 'blkfront', device, input, state: actor.getSnapshot().value });
     let reading = Promise.resolve();
     fe.subscriptions.push(
       this.opts.xs.watch(`${identity.backendPath}/state`).subscribe(() => {
@@ -122,6 +132,7 @@ export class SimGuest {
     this.frontends.delete(devid);
     fe.subscriptions.forEach((s) => s.unsubscribe());
     fe.actor.stop();
+    this.opts.recording?.retired('blkfront', `${this.domid}/${devid}`);
   }
 
   frontend(devid: number): Actor<typeof frontendMachine> | undefined {
