@@ -9,6 +9,7 @@ import { type Daemon, type DaemonOptions, startDaemon } from './daemon';
 import { DaemonMetrics } from './metrics';
 import { sdNotify } from './sd-notify';
 import type { EngineTransition } from './engine';
+import type { DataplaneStats } from '../effects/dataplane-port';
 
 export interface ServeOptions extends DaemonOptions {
   /** Dashboard and /metrics; undefined: not served. */
@@ -30,7 +31,23 @@ export interface DeviceListing {
   online: boolean;
   image?: string;
   lastError?: string;
-  stats?: unknown;
+  /** The dataplane's counters while it serves the device. */
+  stats?: DeviceCounters;
+}
+
+export interface DeviceCounters {
+  rdReq: number;
+  wrReq: number;
+  fReq: number;
+  dsReq: number;
+  rdSect: number;
+  wrSect: number;
+  errors: number;
+  inFlight: number;
+}
+
+function counters(s: DataplaneStats | undefined): DeviceCounters | undefined {
+  return s && { rdReq: s.rdReq, wrReq: s.wrReq, fReq: s.fReq, dsReq: s.dsReq, rdSect: s.rdSect, wrSect: s.wrSect, errors: s.errors, inFlight: s.inFlight };
 }
 
 export async function serve(opts: ServeOptions): Promise<Serving> {
@@ -88,7 +105,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         online: d.online,
         image: snap.context.config?.path,
         lastError: d.lastError ? `${d.lastError.source}: ${d.lastError.message}` : undefined,
-        stats: statsOf(key),
+        stats: counters(statsOf(key)),
       };
     });
   const control = await ControlServer.listen(
