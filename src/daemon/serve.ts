@@ -5,7 +5,7 @@ import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type D
 import { DashboardModel } from '../dashboard/model';
 import { DashboardServer } from '../dashboard/server';
 import { ControlServer } from './control';
-import { type Daemon, type DaemonOptions, startDaemon } from './daemon';
+import { type Daemon, DaemonError, type DaemonOptions, startDaemon } from './daemon';
 import { DaemonMetrics } from './metrics';
 import { sdNotify } from './sd-notify';
 import type { EngineTransition } from './engine';
@@ -76,7 +76,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
             return { key, backendState: d.backendState, frontendState: d.frontendState, connected: d.phase === 'attached.connected', stats: statsOf(key) };
           })
         : [],
-    storeBytes: () => daemon.store.sizeBytes(),
+    storeBytes: async () => (daemon ? daemon.store.sizeBytes() : 0),
   });
   const onTransition = (t: EngineTransition) => {
     opts.onTransition?.(t);
@@ -84,15 +84,34 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     model.onTransition(t);
     if (t.machine === 'bus') model.devicesChanged();
   };
-  daemon = await startDaemon({
-    ...opts,
-    onTransition,
-    onRecovered: (key) => {
-      opts.onRecovered?.(key);
-      metrics.onRecovered(key);
-      model.onRecovery(key, 'recovered from the event store');
-    },
-  });
+  // The dashboard listens first: a port in use is the operator's mistake, found before any device is touched.
+  let dashboard: DashboardServer | undefined;
+  let dashboardUrl: string | undefined;
+  if (opts.http) {
+    dashboard = new DashboardServer({ model, logger: opts.logger, metrics: () => metrics.render() });
+    try {
+      dashboardUrl = await dashboard.listen(opts.http.host, opts.http.port);
+    } catch (err) {
+      await dashboard.close().catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+      throw new DaemonError(`cannot serve the dashboard on ${opts.http.host}:${opts.http.port}: ${why}`);
+    }
+  }
+  try {
+    daemon = await startDaemon({
+      ...opts,
+      onTransition,
+      onRecovered: (key) => {
+        opts.onRecovered?.(key);
+        metrics.onRecovered(key);
+        model.onRecovery(key, 'recovered from the event store');
+      },
+    });
+  } catch (err) {
+    await dashboard?.close().catch(() => undefined);
+    throw err;
+  }
   const listing = (): DeviceListing[] =>
     [...daemon.engine.deviceActors()].map(([key, a]) => {
       const snap = a.getSnapshot() as { value: unknown; context: { config?: { path?: string } | null } };
@@ -108,33 +127,36 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         stats: counters(statsOf(key)),
       };
     });
-  const control = await ControlServer.listen(
-    path.join(opts.stateDir, 'control.sock'),
-    async (req) => {
-      switch (req.op) {
-        case 'devices':
-          return listing();
-        case 'ping':
-          return { pid: process.pid };
-        default:
-          throw new Error(`unknown op '${req.op}'`);
-      }
-    },
-    opts.logger,
-  );
-  let dashboard: DashboardServer | undefined;
-  let dashboardUrl: string | undefined;
-  if (opts.http) {
-    dashboard = new DashboardServer({ model, logger: opts.logger, metrics: () => metrics.render() });
-    dashboardUrl = await dashboard.listen(opts.http.host, opts.http.port);
+  const socketPath = path.join(opts.stateDir, 'control.sock');
+  let control: ControlServer;
+  try {
+    control = await ControlServer.listen(
+      socketPath,
+      async (req) => {
+        switch (req.op) {
+          case 'devices':
+            return listing();
+          case 'ping':
+            return { pid: process.pid, dashboard: dashboardUrl };
+          default:
+            throw new Error(`unknown op '${req.op}'`);
+        }
+      },
+      opts.logger,
+    );
+  } catch (err) {
+    await dashboard?.close().catch(() => undefined);
+    await daemon.stop().catch(() => undefined);
+    throw new DaemonError(`cannot listen on the control socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  sdNotify('READY=1');
+  const devices = daemon.engine.deviceActors().size;
+  sdNotify(`READY=1\nSTATUS=serving ${devices} device(s)${dashboardUrl ? `; dashboard ${dashboardUrl}` : ''}`);
   return {
     daemon,
     dashboardUrl,
     model,
     async stop() {
-      sdNotify('STOPPING=1');
+      sdNotify('STOPPING=1\nSTATUS=stopping: quiescing dataplanes');
       await dashboard?.close();
       await control.close();
       await daemon.stop();

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { UserError, parseOptions, type Command } from '../command';
 import { untilSignal } from '../logging';
+import { parseListen } from '../config';
 import { formatSummary, runDemo } from '../../demo/demo';
 
 const usage = `usage: xenblkd demo [options]
@@ -53,6 +54,7 @@ export const command: Command = {
     const guests = positive(values.guests, 2, '--guests');
     if (!Number.isInteger(guests) || guests > 64) throw new UserError(`--guests takes 1..64, got '${values.guests}'`);
     const json = values.json === true;
+    if (values.http !== undefined) parseListen(values.http);
     const summary = await runDemo({
       guests,
       seconds: positive(values.seconds, 20, '--seconds'),
@@ -66,6 +68,9 @@ export const command: Command = {
       // With --json, progress goes to stderr so that stdout holds the summary alone.
       out: (line) => (json ? process.stderr : process.stdout).write(line + '\n'),
       untilStopped: untilSignal,
+    }).catch((err: Error) => {
+      // The demo's own failures (a daemon that would not start, ...) are one line too.
+      throw new UserError(err.message.split('\n')[0], 1);
     });
     if (json) process.stdout.write(JSON.stringify(summary) + '\n');
     else process.stdout.write('\n' + formatSummary(summary) + '\n');
