@@ -90,10 +90,12 @@ export const command: Command = {
     }
     const message = `${why} (no answer on ${socket})`;
     if (values.xenstore === undefined) throw new UserError(`${message}; --xenstore lists the disks in xenstore instead`, 1);
-    process.stderr.write(`xenblkd: ${message}; the disks in xenstore:\n`);
     const backendDomid = values['backend-domid'] ?? file['backend-domid'];
     const backendType = values['backend-type'] ?? file['backend-type'] ?? 'vbd';
-    const xs = await connectXenstore(values.xenstore === '' ? undefined : values.xenstore);
+    const xs = await connectXenstore(values.xenstore === '' ? undefined : values.xenstore).catch((err: Error) => {
+      throw new UserError(`${message}; and xenstore: ${err.message}`, 1);
+    });
+    process.stderr.write(`xenblkd: ${message}; the disks in xenstore:\n`);
     try {
       const disks = await listDisks(xs, backendDomid === undefined ? 0 : parseDomid(backendDomid, '--backend-domid'), backendType);
       if (values.json) {
