@@ -14,7 +14,8 @@ export interface DaemonProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export const CLI_MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+/** The built CLI: beside this file in dist/, or dist/ of the checkout when this runs from src/ (tests). */
+export const CLI_MAIN = [path.join(__dirname, '..', 'cli', 'main.js'), path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js')].find((f) => fs.existsSync(f)) ?? path.join(__dirname, '..', 'cli', 'main.js');
 
 export class DaemonProcess {
   private child?: ChildProcess;
