@@ -13,7 +13,7 @@ const STYLE =
   '.state.cluster.region>rect{fill:none;stroke-dasharray:5 3}' +
   '.state.final>rect.ring{fill:none}' +
   '.state.active>rect{fill:#ffe58a;stroke:#c77c00;stroke-width:2.5}' +
-  '.state.cluster.active>rect{fill:#fff9e0;stroke:#d89a2a;stroke-width:1.8}' +
+  '.state.cluster.active>rect{fill:#fffdf4;stroke:#d89a2a;stroke-width:2}' +
   '.state.cluster.region.active>rect{fill:none}' +
   '.head{font-weight:bold}.invoke{fill:#6a6f85;font-size:10px}.handler{fill:#2c3a66;font-size:' + LABEL_FONT + 'px}' +
   '.edge path{fill:none;stroke:#59607a;stroke-width:1.1}.edge.initial path{stroke:#222}' +

@@ -503,13 +503,9 @@ function writeDescriptors(page: Uint8Array, r: GuestRequest, from: number, count
 
 /** Ring pages must be contiguous in guest memory here (one view): allocate a run. */
 function contiguousPages(domain: SimDomain, n: number): number[] {
-  const got = domain.allocPages(n);
-  for (let i = 1; i < n; i++) {
-    if (got[i] !== got[0] + i) {
-      domain.freePages(got);
-      throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
-    }
-  }
+  // Pages freed by an earlier queue come back in any order: look for a run, not the next n.
+  const got = domain.allocContiguous(n);
+  if (!got) throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
   return got;
 }
 

@@ -54,7 +54,7 @@ export const SMALL_WORKLOAD: WorkloadSpecInput = {
   stallTimeoutMs: 20_000,
 };
 
-export async function daemonWorld(opts: { guests?: number; http?: boolean; daemonEnv?: NodeJS.ProcessEnv; extraArgs?: string[] } = {}): Promise<DaemonWorld> {
+export async function daemonWorld(opts: { guests?: number; http?: boolean | string; daemonEnv?: NodeJS.ProcessEnv; extraArgs?: string[] } = {}): Promise<DaemonWorld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenblkd-e2e-'));
   const xenstoreSocket = path.join(dir, 'xenstored.sock');
   const disks: Disk[] = [];
@@ -78,7 +78,7 @@ export async function daemonWorld(opts: { guests?: number; http?: boolean; daemo
     hvSocket: host.hvSocket,
     stateDir,
     logFile: path.join(dir, 'daemon.log'),
-    http: opts.http === false ? undefined : '127.0.0.1:0',
+    http: opts.http === false ? undefined : typeof opts.http === 'string' ? opts.http : '127.0.0.1:0',
     extraArgs: opts.extraArgs,
     env: opts.daemonEnv,
   });
