@@ -33,6 +33,8 @@ export interface TransitionView {
   readonly detail: string;
   readonly from: string;
   readonly to: string;
+  /** The device's lifecycle phase after the transition ("attached.connected"); the bus's state. */
+  readonly phase: string;
   readonly stateIds: string[];
 }
 
@@ -133,6 +135,7 @@ export class DashboardModel {
       detail: eventDetail(t.event),
       from: flatValue(t.from),
       to: flatValue(t.to),
+      phase: t.machine === 'vbd' ? devicePhase(t.to as never) : flatValue(t.to),
       stateIds: activeStateIds(t.machine, t.to),
     };
     const list = this.log.get(device) ?? [];

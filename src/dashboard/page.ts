@@ -35,7 +35,7 @@ aside{width:270px;flex:none;display:flex;flex-direction:column;gap:14px;position
 .chartbox{flex:none}.legend{font-size:11px;color:#556;display:flex;gap:10px;margin-top:3px}
 .legend i{display:inline-block;width:14px;height:3px;vertical-align:middle;margin-right:3px}
 .logbox{flex:1;min-width:380px;max-height:260px;overflow:auto}
-table{border-collapse:collapse;font-size:12px;width:100%}
+table{border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
 th{position:sticky;top:0;background:#f4f5f9;text-align:left;font-weight:600;color:#4a5170}
 td,th{padding:3px 6px;border-bottom:1px solid #eef0f5;vertical-align:top}
 td.cause{font-family:ui-monospace,"DejaVu Sans Mono",monospace;color:#4d5570;word-break:break-all;font-size:11px}
@@ -92,7 +92,7 @@ function card(d) {
     '<div class="row"><div class="chartbox"><canvas width="440" height="150"></canvas>' +
     '<div class="legend"><span><i style="background:#2a9d5c"></i>read MB/s</span><span><i style="background:#d1495b"></i>write MB/s</span><span><i style="background:#3867d6"></i>IOPS</span><span><i style="background:#f0a020"></i>recovery</span></div>' +
     '<div class="facts rate"></div></div>' +
-    '<div class="logbox"><table class="log"><thead><tr><th>time</th><th>#</th><th>event</th><th>caused by</th><th>now</th></tr></thead><tbody></tbody></table></div></div>';
+    '<div class="logbox"><table class="log"><colgroup><col style="width:96px"><col style="width:40px"><col style="width:130px"><col><col style="width:140px"></colgroup><thead><tr><th>time</th><th>#</th><th>event</th><th>caused by</th><th>now</th></tr></thead><tbody></tbody></table></div></div>';
   el.dataset.device = d.key;
   for (const b of el.querySelectorAll('[data-zoom]')) b.onclick = () => { state.zoom[d.key] = b.dataset.zoom; applyZoom(d.key); };
   $('#cards').appendChild(el);
@@ -154,7 +154,7 @@ function renderLog(key, fresh) {
   const el = cardOf(key); if (!el) return;
   const rows = (state.transitions[key] || []).slice(-40).reverse();
   $('tbody', el).innerHTML = rows.map((t, i) => '<tr' + (fresh && i === 0 ? ' class="new"' : '') + '><td class="time">' + time(t.at) + '</td><td>' + t.version + '</td><td>' + esc(t.event) +
-    '</td><td class="cause">' + esc(t.detail) + '</td><td>' + esc(t.view && t.view.summary && t.view.summary.phase || t.to) + '</td></tr>').join('') || '<tr><td colspan="5" class="empty">no transition yet</td></tr>';
+    '</td><td class="cause">' + esc(t.detail) + '</td><td>' + esc(t.phase || t.to) + '</td></tr>').join('') || '<tr><td colspan="5" class="empty">no transition yet</td></tr>';
 }
 
 function renderChart(key) {
@@ -169,7 +169,8 @@ function renderChart(key) {
   g.fillText(maxMB.toFixed(maxMB < 10 ? 1 : 0), 2, T + 8); g.fillText('MB/s', 2, T + 20);
   g.textAlign = 'right'; g.fillText(maxIops.toFixed(0), W - 2, T + 8); g.fillText('IOPS', W - 2, T + 20); g.textAlign = 'left';
   if (pts.length) {
-    const t0 = pts[0].at, t1 = Math.max(pts[pts.length - 1].at, t0 + 1000);
+    const t0 = pts[0].at;
+    const t1 = Math.max(pts[pts.length - 1].at, t0 + 1000, ...state.recoveries.filter(r => r.device === key).map(r => r.at));
     const x = t => L + (W - L - R) * (t - t0) / (t1 - t0);
     const line = (f, max, color, dash) => { g.strokeStyle = color; g.lineWidth = 1.6; g.setLineDash(dash || []); g.beginPath(); pts.forEach((p, i) => { const y = H - B - (H - T - B) * f(p) / max; i ? g.lineTo(x(p.at), y) : g.moveTo(x(p.at), y); }); g.stroke(); g.setLineDash([]); };
     for (const r of state.recoveries) if (r.device === key && r.at >= t0) { g.strokeStyle = '#f0a020'; g.lineWidth = 2; g.beginPath(); g.moveTo(x(r.at), T); g.lineTo(x(r.at), H - B); g.stroke(); }
@@ -198,7 +199,18 @@ function setDevices(list) {
 
 async function load() {
   const r = await fetch('api/state', { cache: 'no-store' }); const s = await r.json();
-  state.machines = s.machines; state.transitions = s.transitions; state.rates = s.rates; state.recoveries = s.recoveries;
+  state.machines = s.machines;
+  // A restarted daemon starts its logs and samples afresh: keep what this page saw before.
+  for (const [k, list] of Object.entries(s.transitions)) {
+    const first = list.length ? list[0].version : Infinity;
+    state.transitions[k] = (state.transitions[k] || []).filter(t => t.version < first).concat(list).slice(-100);
+  }
+  for (const [k, list] of Object.entries(s.rates)) {
+    const first = list.length ? list[0].at : Infinity;
+    state.rates[k] = (state.rates[k] || []).filter(p => p.at < first).concat(list).slice(-120);
+  }
+  const seen = new Set(state.recoveries.map(r => r.device + '@' + r.at));
+  state.recoveries = state.recoveries.concat(s.recoveries.filter(r => !seen.has(r.device + '@' + r.at)));
   if (s.daemon) $('#daemon').textContent = 'daemon pid ' + s.daemon.pid + ', up since ' + new Date(s.daemon.startedAt).toLocaleTimeString([], { hour12: false });
   setDevices(s.devices);
   renderRecoveries();
