@@ -41,6 +41,16 @@ describe('a running daemon, as an operator sees it', () => {
   const notifySocket = path.join(notifyDir, 'notify.sock');
   const metrics = async () => (await fetch(new URL('metrics', await world.dashboardUrl()))).text();
   const ls = (...args: string[]) => spawnSync(process.execPath, [CLI, 'ls', '--state-dir', world.stateDir, ...args], { encoding: 'utf8', timeout: 15_000 });
+  // Asynchronous: the xenstored it talks to with --xenstore lives in this process.
+  const lsAsync = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'ls', '--state-dir', world.stateDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
 
   beforeAll(async () => {
     receiver = spawn('python3', ['-c', NOTIFY_RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -123,5 +133,29 @@ describe('a running daemon, as an operator sees it', () => {
     expect(world.disks.map((d) => d.queues)).toEqual(queuesBefore);
     const text = await metrics();
     for (const d of world.disks) expect(sample(text, 'xenblkd_recoveries_total', `device="${d.key}"`)).toBe(1);
+  });
+
+  it('logs structured JSON lines', () => {
+    const lines = fs.readFileSync(path.join(world.dir, 'daemon.log'), 'utf8').trim().split('\n');
+    const records = lines.map((l) => JSON.parse(l) as { level: number; time: number; name: string; msg: string });
+    for (const r of records) expect(r).toEqual(expect.objectContaining({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) }));
+    expect(records.filter((r) => r.msg.startsWith('serving backend/vbd of domain 0'))).toHaveLength(2);
+    expect(records.some((r) => r.msg.includes('2 device(s) recovered'))).toBe(true);
+    expect(records.some((r) => r.msg.startsWith('stopping'))).toBe(true);
+  });
+
+  it('without a daemon, ls says so in one line, and lists the disks in xenstore with --xenstore', async () => {
+    expect(await world.daemon.stop()).toBe(0);
+    const bare = ls();
+    expect(bare.status).toBe(1);
+    expect(bare.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^xenblkd: no daemon is running \(no answer on .*control\.sock\)/)]);
+    const r = await lsAsync('--xenstore', world.xenstoreSocket);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/no daemon is running .*; the disks in xenstore:/);
+    const rows = r.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^DEVICE\s+BACKEND\s+IMAGE$/);
+    for (const d of world.disks) expect(rows).toContainEqual(expect.stringMatching(new RegExp(`^${d.key}\\s+4 Connected\\s+${d.image}$`)));
+    const json = JSON.parse((await lsAsync('--xenstore', world.xenstoreSocket, '--json')).stdout) as { frontendDomid: number; devid: number; state: string; params: string }[];
+    expect(json.map((d) => `${d.frontendDomid}/${d.devid} ${d.state} ${d.params}`).sort()).toEqual(world.disks.map((d) => `${d.key} 4 ${d.image}`).sort());
   });
 });
