@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { UserError, parseOptions, type Command } from '../command';
 import { readConfig } from '../config';
-import { XENSTORE_OPTION_HELP, connectXenstore, parseDomid } from '../xenstore';
+import { connectXenstore, parseDomid } from '../xenstore';
 import { controlRequest } from '../../daemon/control';
 import type { DeviceListing } from '../../daemon/serve';
 import { listDisks } from '../../toolstack/disk';
@@ -17,10 +17,11 @@ toolstack created in xenstore instead.
   --state-dir DIR    the daemon's state folder (default /var/lib/xenblkd, or from --config)
   --config FILE      read state-dir (and backend-domid, backend-type) from the daemon's config
   --json             print the listing as one JSON array
-  --xenstore [PATH]  without a daemon: list the disks in xenstore (PATH as for 'run')
+  --xenstore [PATH]  without a daemon: list the disks in xenstore; PATH is xenstored's socket or
+                     /dev/xen/xenbus (default: $XENSTORED_PATH, $XENSTORED_RUNDIR/socket,
+                     /var/run/xenstored/socket, /dev/xen/xenbus)
   --backend-domid N  with --xenstore: the backend's domain (default 0)
-  --backend-type T   with --xenstore: the backend directory type (default vbd)
-${XENSTORE_OPTION_HELP}`;
+  --backend-type T   with --xenstore: the backend directory type (default vbd)`;
 
 const STATE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(XenbusState).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]));
 
