@@ -64,6 +64,8 @@ interface DeviceRun {
   report?: WorkloadReport;
   readonly abort: AbortController;
   readonly pauses: { fromKill: number; fromStart: number }[];
+  /** The counters at the previous progress line, for the current rates. */
+  seen?: { at: number; ops: number; bytes: number };
 }
 
 export const DEMO_WORKLOAD: WorkloadSpecInput = {
@@ -132,9 +134,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const killEvery = opts.killEvery ?? opts.seconds / 2;
     let nextKill = killEvery > 0 ? t0 + killEvery * 1000 : Infinity;
     let lines = 0;
+    let restarting = false;
     const draw = (final = false) => {
       const rows = [...runs.values()].map((r) => progressLine(r, host));
-      const status = `t=${((Date.now() - t0) / 1000).toFixed(0)}s/${opts.seconds}s  daemon pid ${daemon.pid ?? '-'}  kills ${kills}`;
+      const status = `t=${((Date.now() - t0) / 1000).toFixed(0)}s/${opts.seconds}s  daemon ${restarting ? 'restarting' : `pid ${daemon.pid ?? '-'}`}  kills ${kills}`;
       if (opts.live) {
         if (lines) process.stdout.write(`\x1b[${lines}A`);
         for (const l of [status, ...rows]) process.stdout.write(`\x1b[2K${l}\n`);
@@ -148,6 +151,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     while (Date.now() - t0 < opts.seconds * 1000) {
       if (Date.now() >= nextKill) {
         kills += 1;
+        restarting = true;
         await killAndRestart(daemon, runs, (l) => {
           if (opts.live && lines) {
             process.stdout.write(`\x1b[${lines}A\x1b[J`);
@@ -155,6 +159,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           }
           out(l);
         });
+        restarting = false;
         nextKill = Date.now() + killEvery * 1000;
       }
       await sleep(100);
@@ -185,11 +190,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
 }
 
 async function killAndRestart(daemon: DaemonProcess, runs: Map<string, DeviceRun>, out: (l: string) => void): Promise<void> {
-  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const killedAt = performance.now();
   const oldPid = daemon.pid;
   await daemon.kill();
   out(`>>> SIGKILL daemon (pid ${oldPid}) in mid-I/O; the guests keep running; restarting it`);
+  // Responses the dead daemon published just before the kill may still be on their way to the
+  // guests: let them land, so that they do not pass for the new daemon's first completions.
+  await sleep(50);
+  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const restart = daemon.start();
   // Watch for the first completion of each device after the kill, at a fine grain.
   const waits = [...runs.values()].map(async (r) => {
@@ -212,8 +220,16 @@ function progressLine(r: DeviceRun, host: SimHost): string {
   const phase = typeof fe === 'string' ? fe : JSON.stringify(fe).replace(/[{}"]/g, '').replace(/:/g, '.');
   const rep = r.report;
   if (!rep) return `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} waiting`;
+  // Rates since the previous line, so that a stall shows at once (the report's are run averages).
+  const now = performance.now();
+  const bytes = rep.bytesRead + rep.bytesWritten;
+  const prev = r.seen;
+  r.seen = { at: now, ops: rep.ops, bytes };
+  const s = prev && now > prev.at ? (now - prev.at) / 1000 : 0;
+  const iops = s ? (rep.ops - prev!.ops) / s : rep.iops;
+  const mbs = s ? (bytes - prev!.bytes) / s / 1e6 : rep.mbPerSec;
   return (
-    `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} ${rep.iops.toFixed(0).padStart(6)} IOPS ${rep.mbPerSec.toFixed(1).padStart(7)} MB/s` +
+    `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} ${iops.toFixed(0).padStart(6)} IOPS ${mbs.toFixed(1).padStart(7)} MB/s` +
     `  ops ${rep.ops}  errors ${rep.errors}  mismatches ${rep.mismatches}  lost ${rep.lost}`
   );
 }
