@@ -63,6 +63,10 @@ describe('xenblkd viz', () => {
       expect(declared).toContain(m[2]);
     }
     expect(text.split('{').length).toBe(text.split('}').length);
+    // Regions of a parallel state are separated as Mermaid's concurrent states.
+    const regions = graph.nodes.filter((n) => n.parent !== undefined && graph.nodes.find((p) => p.id === n.parent)?.type === 'parallel');
+    const parallels = new Set(regions.map((r) => r.parent)).size;
+    expect(text.match(/^\s*--$/gm)?.length ?? 0).toBe(regions.length - parallels);
   });
 
   it.each(Object.keys(machines))('%s.json loads into XState as the same statechart', (name) => {
