@@ -205,9 +205,27 @@ export function layoutGraph(graph: VizGraph): Layout {
       if (child && child !== initial?.id) g.setEdge(HEAD(id), child, { weight: 1, minlen: 1 }, `h:${child}`);
     }
     const list = routed.get(id) ?? [];
+    // Ranks follow the shortest way in from the start: a transition back towards it is laid out
+    // reversed (then drawn the right way), so that "closed -> initWait" does not push initWait down.
+    const depth = new Map<string, number>([[HEAD(id), 0]]);
+    for (let queue = [HEAD(id)]; queue.length; ) {
+      const next: string[] = [];
+      for (const v of queue) {
+        const out = [...(initial && v === HEAD(id) ? [initial.id] : []), ...list.filter((e) => e.from === v).map((e) => e.to)];
+        for (const w of out) {
+          if (depth.has(w)) continue;
+          depth.set(w, depth.get(v)! + 1);
+          next.push(w);
+        }
+      }
+      queue = next;
+    }
+    const backwards = list.map(({ from, to }) => from !== to && (depth.get(to) ?? Infinity) < (depth.get(from) ?? Infinity));
     list.forEach(({ edge, from, to }, i) => {
       const width = Math.max(...edge.lines.map((l) => textWidth(l, 'label'))) + 8;
-      g.setEdge(from, to, { label: edge.lines.join('\n'), width, height: edge.lines.length * LINE_H + 4, labelpos: 'c', minlen: 1 }, `e${i}`);
+      const label = { label: edge.lines.join('\n'), width, height: edge.lines.length * LINE_H + 4, labelpos: 'c', minlen: 1 };
+      if (backwards[i]) g.setEdge(to, from, label, `e${i}`);
+      else g.setEdge(from, to, label, `e${i}`);
     });
     dagre.layout(g);
     const place = new Map<string, Rect>();
@@ -221,8 +239,9 @@ export function layoutGraph(graph: VizGraph): Layout {
       edges.push({ edge: null, initialOf: id, points: ed.points });
     }
     list.forEach(({ edge, from, to }, i) => {
-      const ed = g.edge({ v: from, w: to, name: `e${i}` }) as { points: Point[]; x?: number; y?: number };
-      edges.push({ edge, points: ed.points, labelAt: ed.x === undefined ? undefined : { x: ed.x, y: ed.y ?? 0 } });
+      const ed = (backwards[i] ? g.edge({ v: to, w: from, name: `e${i}` }) : g.edge({ v: from, w: to, name: `e${i}` })) as { points: Point[]; x?: number; y?: number };
+      const points = backwards[i] ? [...ed.points].reverse() : ed.points;
+      edges.push({ edge, points, labelAt: ed.x === undefined ? undefined : { x: ed.x, y: ed.y ?? 0 } });
     });
     const { width = 0, height = 0 } = g.graph() as { width?: number; height?: number };
     return { width: Math.max(width, head.width + 2 * PAD), height, place, head: place.get(HEAD(id)), edges };
@@ -312,12 +331,16 @@ export function layoutGraph(graph: VizGraph): Layout {
     if (e.source === e.target && !e.initial) return selfLoop(e, states.get(e.source)!.rect);
     if (e.initial || e.points.length === 0) return e;
     const pts = [...e.points];
-    const first = pts[0];
-    const last = pts[pts.length - 1];
-    const src = anchorRect(e.source, first);
-    const dst = anchorRect(e.target, last);
-    if (!onBorder(first, src)) pts.unshift(borderPoint(src, first));
-    if (!onBorder(last, dst)) pts.push(borderPoint(dst, last));
+    const src = anchorRect(e.source, pts[0]);
+    const dst = anchorRect(e.target, pts[pts.length - 1]);
+    const srcInside = !onBorder(pts[0], src);
+    const dstInside = !onBorder(pts[pts.length - 1], dst);
+    // Leave the outer box straight from the inner state rather than through the point where the
+    // route met the outer box (that detour would cross the box's other states).
+    if (srcInside && pts.length > 2) pts.shift();
+    if (dstInside && pts.length > 2) pts.pop();
+    if (srcInside) pts.unshift(borderPoint(src, pts[0]));
+    if (dstInside) pts.push(borderPoint(dst, pts[pts.length - 1]));
     return { ...e, points: pts };
   });
   for (const edge of free) {
