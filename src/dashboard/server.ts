@@ -99,7 +99,9 @@ export class DashboardServer {
     this.sub.unsubscribe();
     for (const c of this.clients) c.end();
     this.clients.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections?.();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A connection still busy (a slow scrape, a page loading) would hold close() up.
+    this.server.closeAllConnections();
+    await closed;
   }
 }

@@ -98,6 +98,14 @@ describe('the dashboard in a browser', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, '4-recovered.png'), fullPage: true });
   });
 
+  it('does not hold up a graceful stop while the page is open', async () => {
+    await page.waitForSelector('#status.live');
+    const t0 = Date.now();
+    expect(await world.daemon.stop()).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    await page.waitForSelector('#status.down');
+  });
+
   it('fetched nothing from outside the daemon and raised no script error', () => {
     expect(outside).toEqual([]);
     expect(pageErrors).toEqual([]);
