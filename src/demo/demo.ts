@@ -29,6 +29,8 @@ export interface DemoOptions {
   readonly workload?: WorkloadSpecInput;
   readonly logger?: Logger;
   readonly untilStopped?: () => Promise<unknown>;
+  /** Ends the run early (Ctrl-C): the workloads stop, the summary covers what ran. */
+  readonly signal?: AbortSignal;
 }
 
 export interface DemoDeviceSummary {
@@ -148,7 +150,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       }
     };
     ticker = setInterval(() => draw(), 1000);
-    while (Date.now() - t0 < opts.seconds * 1000) {
+    while (Date.now() - t0 < opts.seconds * 1000 && !opts.signal?.aborted) {
       if (Date.now() >= nextKill) {
         kills += 1;
         restarting = true;
@@ -175,7 +177,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       dashboard,
       devices: [...runs.values()].map((r) => summarize(r)),
     };
-    if (opts.stay) {
+    if (opts.signal?.aborted) out('stopped early: the summary covers what ran');
+    if (opts.stay && !opts.signal?.aborted) {
       out(`workloads done; the daemon and the dashboard stay up at ${dashboard} (Ctrl-C to stop)`);
       await (opts.untilStopped?.() ?? new Promise(() => undefined));
     }

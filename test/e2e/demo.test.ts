@@ -1,6 +1,7 @@
 // `xenblkd demo` end to end through the real CLI: the simulated host, the daemon in a child
 // process SIGKILLed and restarted while the guests' verifying workloads run, and the summary.
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DemoSummary } from '../../src/demo/demo';
 
@@ -52,4 +53,24 @@ describe('xenblkd demo', () => {
     expect(r.stderr.match(/>>> SIGKILL daemon \(pid \d+\)/g)?.length).toBe(summary.kills);
     expect(r.stderr).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
   }, 120_000);
+
+  it('ends cleanly on Ctrl-C: a summary, no daemon left behind, the scratch folder gone', async () => {
+    const child = spawn(process.execPath, [cli, 'demo', '--guests', '1', '--seconds', '60', '--image-mib', '32'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 30_000;
+    while (!/running verifying workloads/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const dir = /simulated Xen host with 1 guest\(s\) in (\S+)/.exec(stdout)![1];
+    const daemonPid = Number(/daemon running \(pid (\d+)\)/.exec(stdout)![1]);
+    expect(fs.existsSync(dir)).toBe(true);
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(stdout).toMatch(/stopped early/);
+    expect(stdout).toMatch(/^OK: every read verified/m);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(() => process.kill(daemonPid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  }, 60_000);
 });
