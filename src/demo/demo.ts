@@ -31,6 +31,8 @@ export interface DemoOptions {
   readonly untilStopped?: () => Promise<unknown>;
   /** Ends the run early (Ctrl-C): the workloads stop, the summary covers what ran. */
   readonly signal?: AbortSignal;
+  /** Gets the summary as soon as the workloads end (before --stay keeps the dashboard up). */
+  readonly onSummary?: (summary: DemoSummary) => void;
 }
 
 export interface DemoDeviceSummary {
@@ -138,7 +140,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     let lines = 0;
     let restarting = false;
     const draw = (final = false) => {
-      const rows = [...runs.values()].map((r) => progressLine(r, host));
+      const rows = [...runs.values()].map((r) => progressLine(r, host, final));
       const status = `t=${((Date.now() - t0) / 1000).toFixed(0)}s/${opts.seconds}s  daemon ${restarting ? 'restarting' : `pid ${daemon.pid ?? '-'}`}  kills ${kills}`;
       if (opts.live) {
         if (lines) process.stdout.write(`\x1b[${lines}A`);
@@ -178,6 +180,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       devices: [...runs.values()].map((r) => summarize(r)),
     };
     if (opts.signal?.aborted) out('stopped early: the summary covers what ran');
+    opts.onSummary?.(summary);
     if (opts.stay && !opts.signal?.aborted) {
       out(`workloads done; the daemon and the dashboard stay up at ${dashboard} (Ctrl-C to stop)`);
       await (opts.untilStopped?.() ?? new Promise(() => undefined));
@@ -217,7 +220,7 @@ async function killAndRestart(daemon: DaemonProcess, runs: Map<string, DeviceRun
   out(`>>> I/O resumed; pause from kill to first completion: ${pauses}`);
 }
 
-function progressLine(r: DeviceRun, host: SimHost): string {
+function progressLine(r: DeviceRun, host: SimHost, final: boolean): string {
   const [domid, devid] = r.key.split('/').map(Number);
   const fe = host.guests.get(domid)?.frontend(devid)?.getSnapshot().value;
   const phase = typeof fe === 'string' ? fe : JSON.stringify(fe).replace(/[{}"]/g, '').replace(/:/g, '.');
@@ -228,7 +231,8 @@ function progressLine(r: DeviceRun, host: SimHost): string {
   const bytes = rep.bytesRead + rep.bytesWritten;
   const prev = r.seen;
   r.seen = { at: now, ops: rep.ops, bytes };
-  const s = prev && now > prev.at ? (now - prev.at) / 1000 : 0;
+  // The last line gives the run's averages.
+  const s = prev && now > prev.at && !final ? (now - prev.at) / 1000 : 0;
   const iops = s ? (rep.ops - prev!.ops) / s : rep.iops;
   const mbs = s ? (bytes - prev!.bytes) / s / 1e6 : rep.mbPerSec;
   return (

@@ -73,4 +73,20 @@ describe('xenblkd demo', () => {
     expect(fs.existsSync(dir)).toBe(false);
     expect(() => process.kill(daemonPid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
   }, 60_000);
+
+  it('with --stay, prints the summary, then keeps the dashboard up until Ctrl-C', async () => {
+    const child = spawn(process.execPath, [cli, 'demo', '--guests', '1', '--seconds', '2', '--kill-every', '0', '--image-mib', '32', '--stay', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 40_000;
+    while (!stdout.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const summary = JSON.parse(stdout.split('\n')[0]) as DemoSummary;
+    expect(summary).toMatchObject({ ok: true, kills: 0 });
+    const state = (await (await fetch(new URL('api/state', summary.dashboard))).json()) as { devices: { key: string; summary: { phase: string } }[] };
+    expect(state.devices.map((d) => [d.key, d.summary.phase])).toEqual([[summary.devices[0].device, 'attached.connected']]);
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    await expect(fetch(summary.dashboard)).rejects.toThrow();
+  }, 60_000);
 });

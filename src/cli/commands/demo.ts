@@ -78,12 +78,14 @@ export const command: Command = {
         return untilSignal();
       },
       signal: interrupted.signal,
+      onSummary: (s) => {
+        if (json) process.stdout.write(JSON.stringify(s) + '\n');
+        else process.stdout.write('\n' + formatSummary(s) + '\n');
+      },
     }).catch((err: Error) => {
       // The demo's own failures (a daemon that would not start, ...) are one line too.
       throw new UserError(err.message.split('\n')[0], 1);
     });
-    if (json) process.stdout.write(JSON.stringify(summary) + '\n');
-    else process.stdout.write('\n' + formatSummary(summary) + '\n');
     return summary.ok ? 0 : 1;
   },
 };
