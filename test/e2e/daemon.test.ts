@@ -107,6 +107,11 @@ describe('a running daemon, as an operator sees it', () => {
     expect(sample(after, 'xenblkd_device_written_sectors_total', label)! - w0).toBeGreaterThanOrEqual(report.bytesWritten / 512);
     expect(sample(after, 'xenblkd_device_backend_state', label)).toBe(4);
     expect(sample(after, 'xenblkd_device_connected', label)).toBe(1);
+    const p50 = sample(after, 'xenblkd_device_request_latency_seconds', `${label},quantile="0.5"`)!;
+    const p99 = sample(after, 'xenblkd_device_request_latency_seconds', `${label},quantile="0.99"`)!;
+    expect(p50).toBeGreaterThan(0);
+    expect(p99).toBeGreaterThanOrEqual(p50);
+    expect(p99).toBeLessThan(30);
     expect(sample(after, 'xenblkd_devices')).toBe(2);
     expect(sample(after, 'xenblkd_event_store_bytes')).toBeGreaterThan(0);
     expect(sum(after, 'xenblkd_transitions_total')).toBeGreaterThan(0);
