@@ -66,6 +66,12 @@ describe('the dashboard in a browser', () => {
     expect(report.errors).toBe(0);
     await page.waitForFunction((k) => /^[1-9]\d* IOPS/.test(document.querySelector(`[data-card="${k}"] .rate`)?.textContent ?? ''), key, { timeout: 10_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, '1-connected.png'), fullPage: true });
+    // The whole statechart at once, scaled to the card.
+    await page.click(`[data-card="${key}"] button[data-zoom="fit"]`);
+    const sizes = await page.$eval(`[data-card="${key}"] .svgbox`, (box) => ({ box: box.clientWidth, svg: box.querySelector('svg')!.getBoundingClientRect().width }));
+    expect(sizes.svg).toBeLessThanOrEqual(sizes.box + 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, '1b-connected-fit.png'), fullPage: true });
+    await page.click(`[data-card="${key}"] button[data-zoom="1"]`);
   });
 
   it('follows the guest unloading and loading its driver, live', async () => {
