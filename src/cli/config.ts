@@ -59,7 +59,7 @@ export function parseIntIn(text: string, key: string, min: number, max: number):
 
 /** "HOST:PORT" or ":PORT" or "PORT"; HOST defaults to loopback. */
 export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*))?:?(\d{1,5})$/.exec(text);
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):)?(\d{1,5})$/.exec(text);
   if (!m || Number(m[3]) > 65535) throw new UserError(`--http takes HOST:PORT, got '${text}'`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) };
 }

@@ -75,9 +75,15 @@ export function controlRequest(socketPath: string, request: { op: string } & Rec
       if (nl < 0) return;
       clearTimeout(timer);
       conn.end();
-      const reply = JSON.parse(buffered.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string };
-      if (reply.ok) resolve(reply.result);
-      else reject(new Error(reply.error));
+      let reply: { ok: boolean; result?: unknown; error?: string };
+      try {
+        reply = JSON.parse(buffered.slice(0, nl)) as typeof reply;
+      } catch {
+        reject(new Error(`${socketPath} answered something other than JSON (not a xenblkd control socket?)`));
+        return;
+      }
+      if (reply?.ok) resolve(reply.result);
+      else reject(new Error(reply?.error ?? 'malformed reply'));
     });
     conn.on('error', (err) => {
       clearTimeout(timer);

@@ -47,6 +47,22 @@ export class DaemonMetrics {
     perDevice('xenblkd_device_errors_total', 'requests answered with an error', (s) => s.errors, 'counter');
     perDevice('xenblkd_device_in_flight', 'requests consumed and not yet answered', (s) => s.inFlight, 'gauge');
     new Gauge({
+      name: 'xenblkd_device_request_latency_seconds',
+      help: 'Time from taking a request off the ring to publishing its response, by quantile since the daemon started (upper bound of a power-of-two bucket)',
+      labelNames: ['device', 'quantile'],
+      registers: [r],
+      collect(this: Gauge<'device' | 'quantile'>) {
+        this.reset();
+        for (const d of source.devices()) {
+          if (!d.stats) continue;
+          for (const q of [0.5, 0.9, 0.99]) {
+            const us = latencyQuantileUs(d.stats.latency, q);
+            if (us !== undefined) this.set({ device: d.key, quantile: String(q) }, us / 1e6);
+          }
+        }
+      },
+    });
+    new Gauge({
       name: 'xenblkd_device_backend_state',
       help: 'The xenbus state of the backend (1..6)',
       labelNames: ['device'],
@@ -88,4 +104,18 @@ export class DaemonMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** The upper bound of the bucket holding the q-quantile; undefined before any request. */
+export function latencyQuantileUs(h: { boundsUs: readonly (number | null)[]; counts: readonly number[] }, q: number): number | undefined {
+  const total = h.counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const want = Math.max(1, Math.ceil(q * total));
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    seen += h.counts[i];
+    // The last bucket is unbounded (Infinity, null once through JSON): report its lower bound.
+    if (seen >= want) return Number.isFinite(h.boundsUs[i]) ? (h.boundsUs[i] as number) : ((h.boundsUs[i - 1] as number) ?? 0);
+  }
+  return undefined;
 }

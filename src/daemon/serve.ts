@@ -5,12 +5,13 @@ import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type D
 import { DashboardModel } from '../dashboard/model';
 import { DashboardServer } from '../dashboard/server';
 import { ControlServer } from './control';
-import { type Daemon, type DaemonOptions, startDaemon } from './daemon';
+import { type Daemon, DaemonError, type DaemonOptions, startDaemon } from './daemon';
 import { DaemonMetrics } from './metrics';
 import { sdNotify } from './sd-notify';
 import type { EngineTransition } from './engine';
 import { RecordingSwitch } from '../replay/tap';
 import { handleRecordRequest, openDaemonRecorder } from '../replay/control';
+import type { DataplaneStats } from '../effects/dataplane-port';
 
 export interface ServeOptions extends DaemonOptions {
   /** Dashboard and /metrics; undefined: not served. */
@@ -34,7 +35,23 @@ export interface DeviceListing {
   online: boolean;
   image?: string;
   lastError?: string;
-  stats?: unknown;
+  /** The dataplane's counters while it serves the device. */
+  stats?: DeviceCounters;
+}
+
+export interface DeviceCounters {
+  rdReq: number;
+  wrReq: number;
+  fReq: number;
+  dsReq: number;
+  rdSect: number;
+  wrSect: number;
+  errors: number;
+  inFlight: number;
+}
+
+function counters(s: DataplaneStats | undefined): DeviceCounters | undefined {
+  return s && { rdReq: s.rdReq, wrReq: s.wrReq, fReq: s.fReq, dsReq: s.dsReq, rdSect: s.rdSect, wrSect: s.wrSect, errors: s.errors, inFlight: s.inFlight };
 }
 
 export async function serve(opts: ServeOptions): Promise<Serving> {
@@ -63,7 +80,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
             return { key, backendState: d.backendState, frontendState: d.frontendState, connected: d.phase === 'attached.connected', stats: statsOf(key) };
           })
         : [],
-    storeBytes: () => daemon.store.sizeBytes(),
+    storeBytes: async () => (daemon ? daemon.store.sizeBytes() : 0),
   });
   const onTransition = (t: EngineTransition) => {
     opts.onTransition?.(t);
@@ -73,19 +90,36 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   };
   const recording = new RecordingSwitch('daemon');
   if (opts.record !== undefined) recording.attach(openDaemonRecorder(opts.record, opts.logger));
-  daemon = await startDaemon({
-    ...opts,
-    recording,
-    onTransition,
-    onRecovered: (key) => {
-      opts.onRecovered?.(key);
-      metrics.onRecovered(key);
-      model.onRecovery(key, 'recovered from the event store');
-    },
-  }).catch((err: unknown) => {
+  // The dashboard listens first: a port in use is the operator's mistake, found before any device is touched.
+  let dashboard: DashboardServer | undefined;
+  let dashboardUrl: string | undefined;
+  if (opts.http) {
+    dashboard = new DashboardServer({ model, logger: opts.logger, metrics: () => metrics.render() });
+    try {
+      dashboardUrl = await dashboard.listen(opts.http.host, opts.http.port);
+    } catch (err) {
+      await dashboard.close().catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+      throw new DaemonError(`cannot serve the dashboard on ${opts.http.host}:${opts.http.port}: ${why}`);
+    }
+  }
+  try {
+    daemon = await startDaemon({
+      ...opts,
+      recording,
+      onTransition,
+      onRecovered: (key) => {
+        opts.onRecovered?.(key);
+        metrics.onRecovered(key);
+        model.onRecovery(key, 'recovered from the event store');
+      },
+    });
+  } catch (err) {
     recording.detach()?.close();
+    await dashboard?.close().catch(() => undefined);
     throw err;
-  });
+  }
   const listing = (): DeviceListing[] =>
     [...daemon.engine.deviceActors()].map(([key, a]) => {
       const snap = a.getSnapshot() as { value: unknown; context: { config?: { path?: string } | null } };
@@ -98,38 +132,41 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         online: d.online,
         image: snap.context.config?.path,
         lastError: d.lastError ? `${d.lastError.source}: ${d.lastError.message}` : undefined,
-        stats: statsOf(key),
+        stats: counters(statsOf(key)),
       };
     });
-  const control = await ControlServer.listen(
-    path.join(opts.stateDir, 'control.sock'),
-    async (req) => {
-      switch (req.op) {
-        case 'devices':
-          return listing();
-        case 'ping':
-          return { pid: process.pid };
-        case 'record':
-          return handleRecordRequest(req, recording, daemon.engine, opts.logger);
-        default:
-          throw new Error(`unknown op '${req.op}'`);
-      }
-    },
-    opts.logger,
-  );
-  let dashboard: DashboardServer | undefined;
-  let dashboardUrl: string | undefined;
-  if (opts.http) {
-    dashboard = new DashboardServer({ model, logger: opts.logger, metrics: () => metrics.render() });
-    dashboardUrl = await dashboard.listen(opts.http.host, opts.http.port);
+  const socketPath = path.join(opts.stateDir, 'control.sock');
+  let control: ControlServer;
+  try {
+    control = await ControlServer.listen(
+      socketPath,
+      async (req) => {
+        switch (req.op) {
+          case 'devices':
+            return listing();
+          case 'ping':
+            return { pid: process.pid, dashboard: dashboardUrl };
+          case 'record':
+            return handleRecordRequest(req, recording, daemon.engine, opts.logger);
+          default:
+            throw new Error(`unknown op '${req.op}'`);
+        }
+      },
+      opts.logger,
+    );
+  } catch (err) {
+    await dashboard?.close().catch(() => undefined);
+    await daemon.stop().catch(() => undefined);
+    throw new DaemonError(`cannot listen on the control socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  sdNotify('READY=1');
+  const devices = daemon.engine.deviceActors().size;
+  sdNotify(`READY=1\nSTATUS=serving ${devices} device(s)${dashboardUrl ? `; dashboard ${dashboardUrl}` : ''}`);
   return {
     daemon,
     dashboardUrl,
     model,
     async stop() {
-      sdNotify('STOPPING=1');
+      sdNotify('STOPPING=1\nSTATUS=stopping: quiescing dataplanes');
       await dashboard?.close();
       await control.close();
       await daemon.stop();

@@ -24,6 +24,8 @@ export interface DeviceView {
 
 export interface TransitionView {
   readonly device: string;
+  /** The device as it is after the transition (absent for the bus). */
+  readonly view?: DeviceView;
   readonly machine: string;
   readonly version: number;
   readonly at: number;
@@ -31,6 +33,8 @@ export interface TransitionView {
   readonly detail: string;
   readonly from: string;
   readonly to: string;
+  /** The device's lifecycle phase after the transition ("attached.connected"); the bus's state. */
+  readonly phase: string;
   readonly stateIds: string[];
 }
 
@@ -63,15 +67,33 @@ export interface DashboardSource {
 
 const LOG_PER_DEVICE = 100;
 
-/** The event's fields other than its type, shortened for one table cell. */
+const XENBUS_STATES = ['Unknown', 'Initialising', 'InitWait', 'Initialised', 'Connected', 'Closing', 'Closed', 'Reconfiguring', 'Reconfigured'];
+
+/**
+ * The event's fields other than its type, for one table cell: what xenstore showed ("state=4
+ * Connected online=1 ring-ref=8 ...") for the watch observations, the fields of effect outcomes.
+ */
 export function eventDetail(event: Record<string, unknown>): string {
-  const { type: _type, ...rest } = event;
-  if ('keys' in rest && rest.keys && typeof rest.keys === 'object') {
-    const keys = rest.keys as Record<string, string>;
-    rest.keys = Object.keys(keys).length > 6 ? `${Object.keys(keys).length} keys` : keys;
+  const parts: string[] = [];
+  const add = (k: string, v: unknown) => {
+    if (k === 'state' && typeof v === 'number') parts.push(`state=${v} ${XENBUS_STATES[v] ?? ''}`.trimEnd());
+    else if (typeof v === 'boolean') parts.push(`${k}=${v ? 1 : 0}`);
+    else if (v === null || v === undefined) parts.push(`${k}=-`);
+    else if (typeof v === 'object') parts.push(`${k}=${JSON.stringify(v)}`);
+    else parts.push(`${k}=${String(v)}`);
+  };
+  for (const [k, v] of Object.entries(event)) {
+    if (k === 'type') continue;
+    if (k === 'keys' && v && typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>);
+      entries.slice(0, 8).forEach(([kk, vv]) => add(kk, vv));
+      if (entries.length > 8) parts.push(`+${entries.length - 8} keys`);
+    } else {
+      add(k, v);
+    }
   }
-  const text = JSON.stringify(rest);
-  return text === '{}' ? '' : text.length > 160 ? `${text.slice(0, 157)}...` : text;
+  const text = parts.join(' ');
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }
 
 function flatValue(value: unknown): string {
@@ -85,6 +107,8 @@ export class DashboardModel {
   private readonly recoveries: RecoveryView[] = [];
   private readonly lastCounters = new Map<string, { at: number; c: IoCounters }>();
   private readonly rates = new Map<string, RateSample[]>();
+  /** The device keys the pages were last told about. */
+  private announced = '';
 
   constructor(
     private readonly source: DashboardSource,
@@ -95,19 +119,15 @@ export class DashboardModel {
   }
 
   devices(): DeviceView[] {
-    return this.source.devices().map(({ key, machine, snapshot }) => ({
-      key,
-      machine,
-      value: snapshot.value,
-      stateIds: activeStateIds(machine, snapshot.value),
-      summary: { ...summarize(snapshot.context), phase: machine === 'vbd' ? devicePhase(snapshot.value as never) : undefined },
-    }));
+    return this.source.devices().map(({ key, machine, snapshot }) => viewOf(key, machine, snapshot));
   }
 
   onTransition(t: EngineTransition): void {
     const device = t.device ?? t.machine;
+    const current = t.device === undefined ? undefined : this.source.devices().find((d) => d.key === t.device);
     const view: TransitionView = {
       device,
+      view: current && viewOf(current.key, current.machine, current.snapshot),
       machine: t.machine,
       version: t.version,
       at: t.at,
@@ -115,12 +135,15 @@ export class DashboardModel {
       detail: eventDetail(t.event),
       from: flatValue(t.from),
       to: flatValue(t.to),
+      phase: t.machine === 'vbd' ? devicePhase(t.to as never) : flatValue(t.to),
       stateIds: activeStateIds(t.machine, t.to),
     };
     const list = this.log.get(device) ?? [];
     list.push(view);
     if (list.length > LOG_PER_DEVICE) list.splice(0, list.length - LOG_PER_DEVICE);
     this.log.set(device, list);
+    // A device's first transition: the pages learn of it (the bus adds devices asynchronously).
+    if (t.device !== undefined && !this.announced.split('\n').includes(t.device)) this.devicesChanged();
     this.events$.next({ kind: 'transition', data: view });
   }
 
@@ -131,11 +154,14 @@ export class DashboardModel {
     this.events$.next({ kind: 'recovery', data: r });
   }
 
-  /** Samples every device's counters into rates; call once a second. */
+  /** Samples every device's counters into rates; call once a second. Also notices removed devices. */
   sample(): RateSample[] {
     const now = this.clock();
     const out: RateSample[] = [];
-    for (const { key } of this.source.devices()) {
+    const devices = this.source.devices();
+    if (devices.map((d) => d.key).join('\n') !== this.announced) this.devicesChanged();
+    for (const key of this.lastCounters.keys()) if (!devices.some((d) => d.key === key)) this.lastCounters.delete(key);
+    for (const { key } of devices) {
       const c = this.source.counters(key);
       if (!c) continue;
       const last = this.lastCounters.get(key);
@@ -161,7 +187,9 @@ export class DashboardModel {
   }
 
   devicesChanged(): void {
-    this.events$.next({ kind: 'devices', data: this.devices() });
+    const devices = this.devices();
+    this.announced = devices.map((d) => d.key).join('\n');
+    this.events$.next({ kind: 'devices', data: devices });
   }
 
   state() {
@@ -173,6 +201,16 @@ export class DashboardModel {
       recoveries: this.recoveries,
     };
   }
+}
+
+function viewOf(key: string, machine: string, snapshot: { value: unknown; context: unknown }): DeviceView {
+  return {
+    key,
+    machine,
+    value: snapshot.value,
+    stateIds: activeStateIds(machine, snapshot.value),
+    summary: { ...summarize(snapshot.context), phase: machine === 'vbd' ? devicePhase(snapshot.value as never) : undefined },
+  };
 }
 
 function summarize(context: unknown): Record<string, unknown> {

@@ -19,11 +19,17 @@ export class DashboardServer {
   private readonly clients = new Set<http.ServerResponse>();
   private readonly sub: Subscription;
   private readonly timer: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
 
   constructor(private readonly opts: DashboardServerOptions) {
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.sub = opts.model.events$.subscribe((e) => this.broadcast(e.kind, e.data));
-    this.timer = setInterval(() => opts.model.sample(), opts.sampleMs ?? 1000);
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      opts.model.sample();
+      // A comment now and then keeps idle proxies from closing the event stream.
+      if (++ticks % 15 === 0) for (const c of this.clients) c.write(': keep-alive\n\n');
+    }, opts.sampleMs ?? 1000);
     this.timer.unref();
   }
 
@@ -50,7 +56,7 @@ export class DashboardServer {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(DASHBOARD_HTML);
         return;
       case '/api/state':
-        this.json(res, this.opts.model.state());
+        this.json(res, { ...this.opts.model.state(), daemon: { pid: process.pid, startedAt: this.startedAt } });
         return;
       case '/api/devices':
         this.json(res, this.opts.model.devices());
@@ -93,7 +99,9 @@ export class DashboardServer {
     this.sub.unsubscribe();
     for (const c of this.clients) c.end();
     this.clients.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections?.();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A connection still busy (a slow scrape, a page loading) would hold close() up.
+    this.server.closeAllConnections();
+    await closed;
   }
 }

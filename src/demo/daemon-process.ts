@@ -64,7 +64,7 @@ export class DaemonProcess {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode}) before it was ready; see ${this.opts.logFile}`);
+        throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode}) before it was ready${this.lastError()}; see ${this.opts.logFile}`);
       }
       try {
         const r = (await controlRequest(sock, { op: 'ping' }, 1000)) as { pid: number };
@@ -74,6 +74,17 @@ export class DaemonProcess {
       }
       if (Date.now() > deadline) throw new Error(`the daemon was not ready within ${timeoutMs} ms; see ${this.opts.logFile}`);
       await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** The one-line error the daemon printed last, if any (": <message>"). */
+  private lastError(): string {
+    try {
+      const lines = fs.readFileSync(this.opts.logFile, 'utf8').trimEnd().split('\n');
+      const line = [...lines].reverse().find((l) => l.startsWith('xenblkd: '));
+      return line ? `: ${line.slice('xenblkd: '.length)}` : '';
+    } catch {
+      return '';
     }
   }
 

@@ -29,6 +29,10 @@ export interface DemoOptions {
   readonly workload?: WorkloadSpecInput;
   readonly logger?: Logger;
   readonly untilStopped?: () => Promise<unknown>;
+  /** Ends the run early (Ctrl-C): the workloads stop, the summary covers what ran. */
+  readonly signal?: AbortSignal;
+  /** Gets the summary as soon as the workloads end (before --stay keeps the dashboard up). */
+  readonly onSummary?: (summary: DemoSummary) => void;
 }
 
 export interface DemoDeviceSummary {
@@ -64,6 +68,8 @@ interface DeviceRun {
   report?: WorkloadReport;
   readonly abort: AbortController;
   readonly pauses: { fromKill: number; fromStart: number }[];
+  /** The counters at the previous progress line, for the current rates. */
+  seen?: { at: number; ops: number; bytes: number };
 }
 
 export const DEMO_WORKLOAD: WorkloadSpecInput = {
@@ -132,9 +138,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const killEvery = opts.killEvery ?? opts.seconds / 2;
     let nextKill = killEvery > 0 ? t0 + killEvery * 1000 : Infinity;
     let lines = 0;
+    let restarting = false;
     const draw = (final = false) => {
-      const rows = [...runs.values()].map((r) => progressLine(r, host));
-      const status = `t=${((Date.now() - t0) / 1000).toFixed(0)}s/${opts.seconds}s  daemon pid ${daemon.pid ?? '-'}  kills ${kills}`;
+      const rows = [...runs.values()].map((r) => progressLine(r, host, final));
+      const status = `t=${((Date.now() - t0) / 1000).toFixed(0)}s/${opts.seconds}s  daemon ${restarting ? 'restarting' : `pid ${daemon.pid ?? '-'}`}  kills ${kills}`;
       if (opts.live) {
         if (lines) process.stdout.write(`\x1b[${lines}A`);
         for (const l of [status, ...rows]) process.stdout.write(`\x1b[2K${l}\n`);
@@ -145,9 +152,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       }
     };
     ticker = setInterval(() => draw(), 1000);
-    while (Date.now() - t0 < opts.seconds * 1000) {
+    while (Date.now() - t0 < opts.seconds * 1000 && !opts.signal?.aborted) {
       if (Date.now() >= nextKill) {
         kills += 1;
+        restarting = true;
         await killAndRestart(daemon, runs, (l) => {
           if (opts.live && lines) {
             process.stdout.write(`\x1b[${lines}A\x1b[J`);
@@ -155,6 +163,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           }
           out(l);
         });
+        restarting = false;
         nextKill = Date.now() + killEvery * 1000;
       }
       await sleep(100);
@@ -170,7 +179,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       dashboard,
       devices: [...runs.values()].map((r) => summarize(r)),
     };
-    if (opts.stay) {
+    if (opts.signal?.aborted) out('stopped early: the summary covers what ran');
+    opts.onSummary?.(summary);
+    if (opts.stay && !opts.signal?.aborted) {
       out(`workloads done; the daemon and the dashboard stay up at ${dashboard} (Ctrl-C to stop)`);
       await (opts.untilStopped?.() ?? new Promise(() => undefined));
     }
@@ -189,11 +200,12 @@ async function killAndRestart(daemon: DaemonProcess, runs: Map<string, DeviceRun
   const oldPid = daemon.pid;
   await daemon.kill();
   out(`>>> SIGKILL daemon (pid ${oldPid}) in mid-I/O; the guests keep running; restarting it`);
+  // Responses the dead daemon published just before the kill may still be on their way to the
+  // guests: let them land, so that they do not pass for the new daemon's first completions.
+  await sleep(50);
+  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const restart = daemon.start();
   const spawnedAt = daemon.startedAt;
-  // Completions counted so far include responses the dead process had published: only one after
-  // the new process was spawned is a new completion.
-  const before = new Map([...runs].map(([k, r]) => [k, r.queue?.responses ?? 0]));
   const waits = [...runs.values()].map(async (r) => {
     const base = before.get(r.key) ?? 0;
     const deadline = Date.now() + 30_000;
@@ -208,14 +220,23 @@ async function killAndRestart(daemon: DaemonProcess, runs: Map<string, DeviceRun
   out(`>>> I/O resumed; pause from kill to the first new completion: ${pauses}`);
 }
 
-function progressLine(r: DeviceRun, host: SimHost): string {
+function progressLine(r: DeviceRun, host: SimHost, final: boolean): string {
   const [domid, devid] = r.key.split('/').map(Number);
   const fe = host.guests.get(domid)?.frontend(devid)?.getSnapshot().value;
   const phase = typeof fe === 'string' ? fe : JSON.stringify(fe).replace(/[{}"]/g, '').replace(/:/g, '.');
   const rep = r.report;
   if (!rep) return `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} waiting`;
+  // Rates since the previous line, so that a stall shows at once (the report's are run averages).
+  const now = performance.now();
+  const bytes = rep.bytesRead + rep.bytesWritten;
+  const prev = r.seen;
+  r.seen = { at: now, ops: rep.ops, bytes };
+  // The last line gives the run's averages.
+  const s = prev && now > prev.at && !final ? (now - prev.at) / 1000 : 0;
+  const iops = s ? (rep.ops - prev!.ops) / s : rep.iops;
+  const mbs = s ? (bytes - prev!.bytes) / s / 1e6 : rep.mbPerSec;
   return (
-    `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} ${rep.iops.toFixed(0).padStart(6)} IOPS ${rep.mbPerSec.toFixed(1).padStart(7)} MB/s` +
+    `  ${r.key.padEnd(9)} ${String(phase).padEnd(18)} ${iops.toFixed(0).padStart(6)} IOPS ${mbs.toFixed(1).padStart(7)} MB/s` +
     `  ops ${rep.ops}  errors ${rep.errors}  mismatches ${rep.mismatches}  lost ${rep.lost}`
   );
 }

@@ -46,6 +46,10 @@ export class SimDomain {
     return this.mem.allocPages(n);
   }
 
+  allocContiguous(n: number): number[] | undefined {
+    return this.mem.allocContiguous(n);
+  }
+
   freePages(frames: readonly number[]): void {
     this.mem.freePages(frames);
   }

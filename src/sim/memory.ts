@@ -57,6 +57,31 @@ export class DomainMemory implements GrantLayout {
     return out;
   }
 
+  /** n free frames in a row (first fit), for what must be one view such as a multi-page ring. */
+  allocContiguous(n: number): number[] | undefined {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`cannot allocate ${n} pages`);
+    let run = 0;
+    for (let f = this.grantFrames; f < this.frames; f++) {
+      run = this.inUse[f] ? 0 : run + 1;
+      if (run < n) continue;
+      const first = f - n + 1;
+      // Take the run out of the free list, keeping the order of the rest.
+      let w = 0;
+      for (let r = 0; r < this.freeCount; r++) {
+        const g = this.freeList[r];
+        if (g < first || g > f) this.freeList[w++] = g;
+      }
+      this.freeCount = w;
+      const out: number[] = [];
+      for (let g = first; g <= f; g++) {
+        this.inUse[g] = 1;
+        out.push(g);
+      }
+      return out;
+    }
+    return undefined;
+  }
+
   freePages(frames: readonly number[]): void {
     for (const f of frames) if (!this.isAllocated(f)) throw new RangeError(`frame ${f} is not allocated`);
     for (const f of frames) {

@@ -1,4 +1,4 @@
-import { fromCallback, setup } from 'xstate';
+import { createMachine, fromCallback, setup } from 'xstate';
 import { activeStateIds, machineGraph, toMermaid, toStatelyJson, toSvg } from '../../src/viz';
 
 const machine = setup({
@@ -68,9 +68,26 @@ describe('statechart visualisation', () => {
     expect(svg).not.toMatch(/NaN/);
   });
 
-  it('exports JSON the XState visualisers import', () => {
-    const json = JSON.parse(toStatelyJson(machine)) as { id: string; states: Record<string, unknown> };
+  it('exports a JSON machine config that XState loads back into the same statechart', () => {
+    const json = JSON.parse(toStatelyJson(machine)) as { id: string; initial: string; states: Record<string, { invoke?: unknown; on?: unknown }> };
     expect(json.id).toBe('toy');
+    expect(json.initial).toBe('idle');
     expect(Object.keys(json.states)).toEqual(['idle', 'running', 'done']);
+    expect(json.states.running.invoke).toEqual([{ src: 'link', id: 'link' }]);
+    expect(json.states.idle.on).toEqual({ start: [{ target: ['#toy.running'], guard: 'ready' }] });
+    expect(machineGraph(createMachine(json as never))).toEqual(graph);
+  });
+
+  it('writes the transitions of a compound state into its own children under its name', () => {
+    const nested = createMachine({
+      id: 'n',
+      initial: 'outer',
+      states: { outer: { initial: 'a', on: { reset: '.a' }, states: { a: { on: { go: 'b' } }, b: {} } } },
+    });
+    const svg = toSvg(machineGraph(nested));
+    expect(svg).toContain('reset \u2192 a</text>');
+    // One drawn arrow (go) besides the initial arrows; the handler is text.
+    expect(svg.match(/class="edge"/g)).toHaveLength(1);
+    expect(svg.match(/class="edge initial"/g)).toHaveLength(2);
   });
 });

@@ -48,6 +48,12 @@ export const command: Command = {
       throw new UserError(`image ${image} not found`);
     }
     if (!stat.isFile() && !stat.isBlockDevice()) throw new UserError(`image ${image} is not a regular file or a block device`);
+    try {
+      fs.closeSync(fs.openSync(image, values['read-only'] || values.cdrom ? 'r' : 'r+'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserError(`image ${image} cannot be opened for ${values['read-only'] || values.cdrom ? 'reading' : 'writing'} (${code}); ${values['read-only'] ? 'check its permissions' : 'attach it --read-only or fix its permissions'}`);
+    }
     const waitSeconds = values.wait === undefined ? undefined : Number(values.wait);
     if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UserError(`--wait takes a number of seconds, got '${values.wait}'`);
     const xs = await connectXenstore(values.xenstore);

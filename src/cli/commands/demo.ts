@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { UserError, parseOptions, type Command } from '../command';
 import { untilSignal } from '../logging';
+import { parseListen } from '../config';
 import { formatSummary, runDemo } from '../../demo/demo';
 
 const usage = `usage: xenblkd demo [options]
@@ -53,6 +54,12 @@ export const command: Command = {
     const guests = positive(values.guests, 2, '--guests');
     if (!Number.isInteger(guests) || guests > 64) throw new UserError(`--guests takes 1..64, got '${values.guests}'`);
     const json = values.json === true;
+    if (values.http !== undefined) parseListen(values.http);
+    // Ctrl-C during the run ends it cleanly (daemon stopped, scratch folder removed), with a summary.
+    const interrupted = new AbortController();
+    const onSignal = () => interrupted.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const summary = await runDemo({
       guests,
       seconds: positive(values.seconds, 20, '--seconds'),
@@ -65,10 +72,20 @@ export const command: Command = {
       live: !json && process.stdout.isTTY === true,
       // With --json, progress goes to stderr so that stdout holds the summary alone.
       out: (line) => (json ? process.stderr : process.stdout).write(line + '\n'),
-      untilStopped: untilSignal,
+      untilStopped: () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        return untilSignal();
+      },
+      signal: interrupted.signal,
+      onSummary: (s) => {
+        if (json) process.stdout.write(JSON.stringify(s) + '\n');
+        else process.stdout.write('\n' + formatSummary(s) + '\n');
+      },
+    }).catch((err: Error) => {
+      // The demo's own failures (a daemon that would not start, ...) are one line too.
+      throw new UserError(err.message.split('\n')[0], 1);
     });
-    if (json) process.stdout.write(JSON.stringify(summary) + '\n');
-    else process.stdout.write('\n' + formatSummary(summary) + '\n');
     return summary.ok ? 0 : 1;
   },
 };

@@ -138,7 +138,9 @@ export const command: Command = {
     } catch (err) {
       if (err instanceof RecorderError) throw new UserError(err.message);
       if (err instanceof DaemonError) throw new UserError(err.message);
-      if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new UserError(`state folder ${stateDir}: permission denied`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') throw new UserError(`state folder ${stateDir}: permission denied`);
+      if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EROFS' || code === 'ENOSPC') throw new UserError(`state folder ${stateDir}: ${code}`);
       throw err;
     }
     const recovered = serving.daemon.recovered.length;

@@ -1,4 +1,4 @@
-import type { Command } from '../command';
+import { parseOptions, type Command } from '../command';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pkg = require('../../../package.json') as { version: string };
@@ -6,7 +6,8 @@ const pkg = require('../../../package.json') as { version: string };
 export const command: Command = {
   summary: 'print the version',
   usage: 'usage: xenblkd version',
-  async run() {
+  async run(argv) {
+    parseOptions(argv, {});
     process.stdout.write(`xenblkd ${pkg.version}\n`);
     return 0;
   },

@@ -506,20 +506,9 @@ function writeDescriptors(page: Uint8Array, r: GuestRequest, from: number, count
  * order: sort what we got, and if that is no run, keep taking pages until one appears.
  */
 function contiguousPages(domain: SimDomain, n: number): number[] {
-  const taken: number[] = [];
-  const budget = Math.min(domain.mem.freePageCount, 8192);
-  while (taken.length < budget) {
-    taken.push(...domain.allocPages(Math.min(n, budget - taken.length)));
-    taken.sort((a, b) => a - b);
-    for (let i = 0; i + n <= taken.length; i++) {
-      if (taken[i + n - 1] - taken[i] === n - 1) {
-        const run = taken.splice(i, n);
-        if (taken.length > 0) domain.freePages(taken);
-        return run;
-      }
-    }
-  }
-  if (taken.length > 0) domain.freePages(taken);
-  throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
+  // Pages freed by an earlier queue come back in any order: look for a run, not the next n.
+  const got = domain.allocContiguous(n);
+  if (!got) throw new GuestQueueError(`no ${n} contiguous free pages for the ring`);
+  return got;
 }
 
