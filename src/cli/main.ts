@@ -61,4 +61,5 @@ export function runCli(): void {
   );
 }
 
-if (require.main === module) runCli();
+// The bundle (scripts/bundle.js) calls runCli itself.
+if (require.main === module && !bundled) runCli();

@@ -22,6 +22,6 @@ describe('xenblkd bench', () => {
   it('lists what it can run in --help', () => {
     const r = spawnSync(process.execPath, [cli, 'bench', '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/usage: xenblkd bench \[xenstore\|xenprims\|dataplane\|engine\|all\]/);
+    expect(r.stdout).toMatch(/usage: xenblkd bench \[xenstore\|xenprims\|dataplane\|engine\|replay\|all\]/);
   });
 });
