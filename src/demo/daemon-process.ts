@@ -51,7 +51,11 @@ export class DaemonProcess {
     const log = fs.openSync(this.opts.logFile, 'a');
     this.startedAt = performance.now();
     this.starts += 1;
-    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ...this.opts.env, ...env } });
+    // The daemon talks TLS to nobody: without NODE_EXTRA_CA_CERTS node does not parse a CA
+    // bundle at every start, which is a third of a bare start here.
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...this.opts.env, ...env };
+    delete childEnv.NODE_EXTRA_CA_CERTS;
+    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: childEnv });
     fs.closeSync(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
