@@ -72,6 +72,7 @@ export class BackendEngine {
   private readonly busPath: string;
   private readonly deviceMachine: AnyStateMachine;
   private stopping = false;
+  private adoptOnResync = false;
 
   constructor(private readonly opts: EngineOptions) {
     this.busPath = `/local/domain/${opts.backendDomid}/backend/${opts.backendType}`;
@@ -107,6 +108,8 @@ export class BackendEngine {
       const input = { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType };
       this.bus = await PersistentActor.create(busOpts, input);
       tap?.created({ machine: 'bus', stream: busStream, input, state: this.bus.getSnapshot().value });
+      // A new (or rebuilt) store knows no device: the first enumeration takes over live ones.
+      this.adoptOnResync = true;
     }
     // Recovery folded the bus without running its actions: give every registered device its actor.
     for (const device of Object.values(this.busDevices())) {
@@ -181,7 +184,8 @@ export class BackendEngine {
         devices.push({ frontendDomid: where.frontendDomid, devid: where.devid, state: seen.state, online: seen.online });
       }
     }
-    this.sendBus({ type: 'bus.resync', devices });
+    this.sendBus({ type: 'bus.resync', devices, ...(this.adoptOnResync && { adopt: true }) });
+    this.adoptOnResync = false;
     await Promise.all(this.pending.values());
     for (const runtime of this.devices.values()) {
       this.scheduleBackend(runtime, true);

@@ -110,3 +110,38 @@ async function waitUntilMapped(check: () => boolean, timeoutMs = 5000): Promise<
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('a corrupt event store', () => {
+  let world: World;
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it('is moved aside with one log line, and the daemon rebuilds its devices from xenstore without disturbing the guest', async () => {
+    const lines: string[] = [];
+    const { createLogger } = await import('../../src/log');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const logFile = path.join(tempDir(), 'log');
+    world = await simWorld({ logger: createLogger({ format: 'json', fd: fs.openSync(logFile, 'a') }) });
+    const first = await world.startDaemon();
+    const id = await attachDisk(world.toolstack, { frontendDomid: 1, vdev: 'xvda', image: makeImage(tempDir()) });
+    await waitForValue(world.toolstack, `${id.frontendPath}/state`, '4');
+    const frontend = world.host.guest(1).frontend(id.devid)!;
+    const ringBefore = frontend.getSnapshot().context.ring;
+    await first.stop();
+    const eventsDir = path.join(world.dir, 'daemon', 'events');
+    fs.writeFileSync(path.join(eventsDir, 'CURRENT'), 'MANIFEST-424242\n');
+    const second = await world.startDaemon();
+    lines.push(...fs.readFileSync(logFile, 'utf8').trim().split('\n'));
+    expect(lines.some((l) => /unreadable.*moved aside, rebuilding device state from xenstore/.test(l))).toBe(true);
+    expect(fs.readdirSync(path.join(world.dir, 'daemon')).some((f) => f.startsWith('events.corrupt-'))).toBe(true);
+    expect(second.recovered).toEqual([]);
+    await eventually(async () => JSON.stringify(second.engine.deviceActors().get('1/51712')?.getSnapshot().value ?? '').includes('connected'));
+    expect(await world.toolstack.read(`${id.backendPath}/state`)).toBe('4');
+    expect(await world.toolstack.read(`${id.frontendPath}/state`)).toBe('4');
+    // The guest kept its ring: it never saw the backend go away.
+    expect(frontend.getSnapshot().context.ring).toEqual(ringBefore);
+    expect(JSON.stringify(frontend.getSnapshot().value)).toContain('connected');
+  });
+});

@@ -39,8 +39,12 @@ export type BusEvent =
   | { readonly type: 'device.removed'; readonly frontendDomid: number; readonly devid: number }
   /** The engine reports that a device machine reached its final state. */
   | { readonly type: 'device.destroyed'; readonly frontendDomid: number; readonly devid: number }
-  /** A full enumeration (after start or a xenstore reconnection): every device directory now. */
-  | { readonly type: 'bus.resync'; readonly devices: readonly Omit<DeviceSeen, 'type'>[] }
+  /**
+   * A full enumeration (after start or a xenstore reconnection): every device directory now.
+   * adopt: this backend lost its record of the devices (a new or rebuilt event store): devices
+   * already past Initialising and still online are taken over too.
+   */
+  | { readonly type: 'bus.resync'; readonly devices: readonly Omit<DeviceSeen, 'type'>[]; readonly adopt?: boolean }
   | { readonly type: 'bus.stop' };
 
 /** Params of the engine's actions. */
@@ -62,6 +66,11 @@ function without(devices: BusContext['devices'], device: BusDevice) {
 /** QEMU creates a backend only for a directory the toolstack marked online and Initialising. */
 export function isCreatable(seen: Pick<DeviceSeen, 'state' | 'online'>): boolean {
   return seen.online && seen.state === XenbusState.Initialising;
+}
+
+/** A device a backend that lost its records may take over: online, realized, not closing. */
+export function isAdoptable(seen: Pick<DeviceSeen, 'state' | 'online'>): boolean {
+  return seen.online && seen.state >= XenbusState.InitWait && seen.state <= XenbusState.Connected;
 }
 
 export const busMachine = setup({
@@ -132,7 +141,7 @@ export const busMachine = setup({
             }
             for (const seen of event.devices) {
               const key = deviceKey(seen.frontendDomid, seen.devid);
-              if (key in devices || !isCreatable(seen)) continue;
+              if (key in devices || !(isCreatable(seen) || (event.adopt === true && isAdoptable(seen)))) continue;
               devices[key] = { frontendDomid: seen.frontendDomid, devid: seen.devid };
               enqueue({ type: 'spawnDevice', params: refOf(seen) });
             }
