@@ -14,6 +14,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connectSimHypervisor } from '../../io/sim';
 import { openRawImage } from '../../io/storage/raw';
+import { reserveIoThreads } from '../../io/storage/threadpool';
 import pino from 'pino';
 import { BLKIF_PROTOCOLS, type BlkifProtocol, type ConnectParams } from '../../machines/block/connect-params';
 import { deviceIdentity } from '../../machines/xenbus/identity';
@@ -147,6 +148,7 @@ export function standaloneArgs(c: StandaloneConfig): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
+  reserveIoThreads();
   let config: StandaloneConfig;
   try {
     config = parseStandaloneArgs(argv);
@@ -183,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dataplane: ${(e as Error).message}\n`);
     return 1;
   }
-  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct });
+  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct, issue: image.issue });
 
   return new Promise<number>((resolve) => {
     let stopping = false;

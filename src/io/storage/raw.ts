@@ -12,6 +12,7 @@ import {
   ioctlRangeAsync,
 } from '../libc';
 import { probeBlockDevice } from './blockdev';
+import { memoryFileSystem } from './memory-fs';
 import { openErrorMessage, StorageError } from './errors';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
 
@@ -24,7 +25,15 @@ export interface RawImageOptions extends OpenImageOptions {
    * without erasing data, so it is the caller's call; default false. Files never offer it.
    */
   secureDiscard?: boolean;
+  /**
+   * How reads and writes are issued: 'inline' (a synchronous syscall on the calling thread, the
+   * callback still comes later) or 'threads' (libuv's threadpool). Default 'auto': inline for a
+   * file on a memory file system, where I/O is a memcpy; threads elsewhere.
+   */
+  issue?: 'auto' | IssueMode;
 }
+
+export type IssueMode = 'inline' | 'threads';
 
 export interface RawImage extends BlockImage {
   readonly kind: 'file' | 'block-device';
@@ -34,6 +43,9 @@ export interface RawImage extends BlockImage {
   readonly discardNote: string | null;
   /** Bytes after the last whole 512-byte sector of a file: never exposed. */
   readonly ignoredTailBytes: number;
+  readonly issue: IssueMode;
+  /** Why reads and writes are issued that way. */
+  readonly issueReason: string;
 }
 
 function errnoCode(e: unknown): string | undefined {
@@ -168,7 +180,14 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       if (refused === null) discard = { granularity: fst.blksize || 4096, alignment: 0, secure: false };
       else discardNote = `the file system cannot punch holes (${refused})`;
     }
+    const memFs = isBlock ? null : memoryFileSystem(path);
+    const issueOpt = opts.issue ?? 'auto';
+    const issue: IssueMode = issueOpt === 'auto' ? (memFs !== null ? 'inline' : 'threads') : issueOpt;
+    const issueReason =
+      issueOpt !== 'auto' ? 'asked for' : memFs !== null ? `the file is in memory (${memFs})` : 'the file is on a device';
     return new RawImageFile(path, fd, {
+      issue,
+      issueReason,
       kind: isBlock ? 'block-device' : 'file',
       sizeBytes,
       ignoredTailBytes: isBlock ? 0 : rawSize - sizeBytes,
@@ -188,6 +207,8 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
 }
 
 interface Setup {
+  issue: IssueMode;
+  issueReason: string;
   kind: 'file' | 'block-device';
   sizeBytes: number;
   ignoredTailBytes: number;
@@ -210,6 +231,8 @@ class IoOp {
   pos = 0;
   done = 0;
   cb: IoCallback | null = null;
+  /** Inline ops: the outcome, handed to cb on the next tick. */
+  err: NodeJS.ErrnoException | null = null;
   readonly step = (err: NodeJS.ErrnoException | null, n: number): void => this.img.onStep(this, err, n);
 }
 
@@ -221,6 +244,13 @@ class RawImageFile implements RawImage {
   readonly direct: boolean;
   readonly directFallback: string | null;
   readonly ignoredTailBytes: number;
+  readonly issue: IssueMode;
+  readonly issueReason: string;
+  private readonly inline: boolean;
+  /** Inline ops done, their callbacks due on the next tick (one tick per batch). */
+  private readonly settled: IoOp[] = [];
+  private settleScheduled = false;
+  private readonly settleBound = (): void => this.settleAll();
   private size: number;
   private discardSup: DiscardSupport | null;
   private note: string | null;
@@ -244,6 +274,9 @@ class RawImageFile implements RawImage {
     this.note = s.discardNote;
     this.direct = s.direct;
     this.directFallback = s.directFallback;
+    this.issue = s.issue;
+    this.issueReason = s.issueReason;
+    this.inline = s.issue === 'inline';
   }
 
   get sizeBytes(): number {
@@ -336,12 +369,17 @@ class RawImageFile implements RawImage {
   onStep(op: IoOp, err: NodeJS.ErrnoException | null, n: number): void {
     if (err === null) {
       op.done += n;
-      if (op.done < op.len) {
-        if (n > 0) return this.issue(op);
-        // EOF inside the image (a file truncated behind our back): reads see zeros.
-        if (op.write) err = this.refuse('EIO', `short write at ${op.pos + op.done}`);
-        else op.buf.fill(0, op.bufOffset + op.done, op.bufOffset + op.len);
-      }
+      if (op.done < op.len && n > 0) return this.submit(op);
+    }
+    this.settle(op, err);
+  }
+
+  /** The op ended (err, or short at EOF when done < len): answers its callback. */
+  private settle(op: IoOp, err: NodeJS.ErrnoException | null): void {
+    if (err === null && op.done < op.len) {
+      // EOF inside the image (a file truncated behind our back): reads see zeros.
+      if (op.write) err = this.refuse('EIO', `short write at ${op.pos + op.done}`);
+      else op.buf.fill(0, op.bufOffset + op.done, op.bufOffset + op.len);
     }
     const cb = op.cb!;
     let failure: StorageError | null = null;
@@ -350,6 +388,7 @@ class RawImageFile implements RawImage {
       failure = err instanceof StorageError ? err : this.wrap(err, what);
     }
     op.cb = null;
+    op.err = null;
     op.buf = EMPTY;
     this.pool.push(op);
     this.finished();
@@ -368,10 +407,46 @@ class RawImageFile implements RawImage {
     op.done = 0;
     op.cb = cb;
     this.inflight++;
-    this.issue(op);
+    if (this.inline) this.runInline(op);
+    else this.submit(op);
   }
 
-  private issue(op: IoOp): void {
+  /** The whole transfer now, on this thread; the callback follows on the next tick. */
+  private runInline(op: IoOp): void {
+    try {
+      while (op.done < op.len) {
+        const d = op.done;
+        const n = op.write
+          ? fs.writeSync(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d)
+          : fs.readSync(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d);
+        if (n === 0) break;
+        op.done += n;
+      }
+    } catch (e) {
+      op.err = e as NodeJS.ErrnoException;
+    }
+    this.settled.push(op);
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      process.nextTick(this.settleBound);
+    }
+  }
+
+  private settleAll(): void {
+    // Ops settled by the callbacks themselves join this loop.
+    const q = this.settled;
+    let i = 0;
+    try {
+      for (; i < q.length; i++) this.settle(q[i], q[i].err);
+    } finally {
+      // A throwing callback leaves the rest for another tick.
+      q.splice(0, Math.min(i + 1, q.length));
+      this.settleScheduled = q.length > 0;
+      if (this.settleScheduled) process.nextTick(this.settleBound);
+    }
+  }
+
+  private submit(op: IoOp): void {
     const d = op.done;
     if (op.write) fs.write(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);
     else fs.read(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);
