@@ -351,9 +351,12 @@ describe('lifecycle', () => {
     await img.close(); // idempotent
   });
 
-  it('many concurrent reads and writes land exactly where asked', async () => {
+  it.each([
+    ['a device-backed file (threadpool)', DISK_DIR],
+    ['tmpfs (inline)', TMPFS_DIR],
+  ])('many concurrent reads and writes land exactly where asked: %s', async (_what, dir) => {
     const size = 1 << 20;
-    const p = file(DISK_DIR, 'm.img', size);
+    const p = file(dir, 'm.img', size);
     const img = await open(p);
     const model = Buffer.alloc(size);
     let seed = 12345;
@@ -382,6 +385,63 @@ describe('lifecycle', () => {
     });
     expect(await Promise.all(reads)).toEqual(new Array(100).fill(true));
     expect(fs.readFileSync(p).equals(model)).toBe(true);
+  });
+});
+
+describe('how reads and writes are issued', () => {
+  it('inline on tmpfs (a memcpy), through the threadpool on a device-backed file; both can be forced', async () => {
+    const shm = await open(file(TMPFS_DIR, 'i.img', 65536));
+    expect([shm.issue, shm.issueReason]).toEqual(['inline', 'the file is in memory (tmpfs)']);
+    const disk = await open(file(DISK_DIR, 't.img', 65536));
+    expect([disk.issue, disk.issueReason]).toEqual(['threads', 'the file is on a device']);
+    expect((await open(file(TMPFS_DIR, 'f.img', 65536), { issue: 'threads' })).issue).toBe('threads');
+    expect((await open(file(DISK_DIR, 'g.img', 65536), { issue: 'inline' })).issue).toBe('inline');
+  });
+
+  it('inline: the syscall happens at once, the callbacks come later, in order, one tick for a batch', async () => {
+    const p = file(TMPFS_DIR, 'o.img', pattern(65536, 4));
+    const img = await open(p, { direct: false });
+    const bufs = Array.from({ length: 8 }, () => Buffer.alloc(4096));
+    const order: number[] = [];
+    const all = Promise.all(
+      bufs.map((b, i) =>
+        io((cb) =>
+          img.read(b, 0, 4096, i * 4096, (e) => {
+            order.push(i);
+            cb(e);
+          }),
+        ),
+      ),
+    );
+    // Read already, answered not yet.
+    expect(order).toEqual([]);
+    expect(bufs[3].equals(pattern(65536, 4).subarray(3 * 4096, 4 * 4096))).toBe(true);
+    expect(await all).toEqual(new Array(8).fill(null));
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // A write is on the file before its callback.
+    const data = pattern(512, 9);
+    const written = io((cb) => img.write(data, 0, 512, 1024, cb));
+    expect(fs.readFileSync(p).subarray(1024, 1536).equals(data)).toBe(true);
+    expect(await written).toBeNull();
+  });
+
+  it('inline: zeros past an EOF that moved under us', async () => {
+    const p = file(TMPFS_DIR, 'e.img', pattern(8192, 5));
+    const img = await open(p, { direct: false });
+    fs.truncateSync(p, 4096);
+    const b = Buffer.alloc(8192, 0xee);
+    expect(await io((cb) => img.read(b, 0, 8192, 0, cb))).toBeNull();
+    expect(b.subarray(0, 4096).equals(pattern(8192, 5).subarray(0, 4096))).toBe(true);
+    expect(b.subarray(4096).every((x) => x === 0)).toBe(true);
+  });
+
+  it('close waits for inline requests whose callbacks are still due', async () => {
+    const img = await openRawImage(file(TMPFS_DIR, 'c.img', 65536), { direct: false });
+    const pending = io((cb) => img.write(Buffer.alloc(4096, 1), 0, 4096, 0, cb));
+    const closed = img.close();
+    expect(await pending).toBeNull();
+    await closed;
+    expect((await io((cb) => img.read(Buffer.alloc(512), 0, 512, 0, cb)))?.code).toBe('EBADF');
   });
 });
 
