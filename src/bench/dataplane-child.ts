@@ -1,20 +1,24 @@
 // The dataplane in a child process (src/effects/dataplane/standalone.ts): started, asked for
 // stats, stopped, or killed at any moment. Used by the benchmark, the soak and the crash tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
 import { standaloneArgs, type StandaloneConfig } from '../effects/dataplane/standalone';
 
-/** How to run standalone.js: by default the compiled sibling of this file, with this node's flags. */
+/** How to run standalone.js: by default its bundle (dist/xenblkd-dataplane.js), with this node's flags. */
 export interface ChildCommand {
   file: string;
   execArgv: string[];
   env: NodeJS.ProcessEnv;
 }
 
+/** The bundle when the build made one (a restart then loads one file), else the compiled modules. */
 export function defaultChildCommand(): ChildCommand {
-  return { file: path.join(__dirname, '..', 'effects', 'dataplane', 'standalone.js'), execArgv: process.execArgv, env: process.env };
+  const bundle = path.join(__dirname, '..', 'xenblkd-dataplane.js');
+  const file = fs.existsSync(bundle) ? bundle : path.join(__dirname, '..', 'effects', 'dataplane', 'standalone.js');
+  return { file, execArgv: process.execArgv, env: process.env };
 }
 
 export interface ReadyInfo {

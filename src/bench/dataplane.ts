@@ -97,7 +97,8 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions = {}): Promi
     await hv.listen(socketPath);
     const guest = hv.createDomain(1, { memoryBytes: 256 << 20 });
     const session = new Session(hv, guest, socketPath, scratch, cmd);
-    print(`dataplane bench: ${durationMs} ms per figure, ${imageBytes >> 20} MiB image, guest in pid ${process.pid}, dataplane in a child process`);
+    print(`dataplane bench: ${durationMs} ms per figure, ${imageBytes >> 20} MiB image, guest in pid ${process.pid}, dataplane in a child process (${path.basename(cmd.file)})`);
+    print(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
     for (const loc of locations) {
       fs.mkdirSync(dirs[loc], { recursive: true });
       const image = path.join(dirs[loc], 'image.raw');
