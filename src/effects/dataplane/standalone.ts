@@ -14,7 +14,6 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connectSimHypervisor } from '../../io/sim';
 import { openRawImage } from '../../io/storage/raw';
-import { reserveIoThreads } from '../../io/storage/threadpool';
 import pino from 'pino';
 import { BLKIF_PROTOCOLS, type BlkifProtocol, type ConnectParams } from '../../machines/block/connect-params';
 import { deviceIdentity } from '../../machines/xenbus/identity';
@@ -148,7 +147,6 @@ export function standaloneArgs(c: StandaloneConfig): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  reserveIoThreads();
   let config: StandaloneConfig;
   try {
     config = parseStandaloneArgs(argv);

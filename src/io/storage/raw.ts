@@ -2,13 +2,15 @@
 // file system allows it, buffered otherwise. Every request is checked against the image size
 // here too (defence in depth): nothing outside [0, sizeBytes) is ever read, written or punched.
 import * as fs from 'node:fs';
-import { allocDma } from '../dma';
+import { allocDma, dmaAddressOf } from '../dma';
+import { AioContext, type AioWaiter } from './aio';
 import {
   BLKDISCARD,
   BLKSECDISCARD,
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
   fallocateAsync,
+  errnoName,
   ioctlRangeAsync,
 } from '../libc';
 import { probeBlockDevice } from './blockdev';
@@ -27,13 +29,15 @@ export interface RawImageOptions extends OpenImageOptions {
   secureDiscard?: boolean;
   /**
    * How reads and writes are issued: 'inline' (a synchronous syscall on the calling thread, the
-   * callback still comes later) or 'threads' (libuv's threadpool). Default 'auto': inline for a
-   * file on a memory file system, where I/O is a memcpy; threads elsewhere.
+   * callback still comes later), 'aio' (Linux native AIO, O_DIRECT only) or 'threads' (libuv's
+   * threadpool). Default 'auto': inline for a file on a memory file system, where I/O is a
+   * memcpy; aio for O_DIRECT elsewhere; threads for buffered I/O on a device (io_submit would
+   * wait for the device there) or where AIO is not available.
    */
   issue?: 'auto' | IssueMode;
 }
 
-export type IssueMode = 'inline' | 'threads';
+export type IssueMode = 'inline' | 'aio' | 'threads';
 
 export interface RawImage extends BlockImage {
   readonly kind: 'file' | 'block-device';
@@ -180,14 +184,11 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       if (refused === null) discard = { granularity: fst.blksize || 4096, alignment: 0, secure: false };
       else discardNote = `the file system cannot punch holes (${refused})`;
     }
-    const memFs = isBlock ? null : memoryFileSystem(path);
-    const issueOpt = opts.issue ?? 'auto';
-    const issue: IssueMode = issueOpt === 'auto' ? (memFs !== null ? 'inline' : 'threads') : issueOpt;
-    const issueReason =
-      issueOpt !== 'auto' ? 'asked for' : memFs !== null ? `the file is in memory (${memFs})` : 'the file is on a device';
+    const { issue, issueReason, aio } = chooseIssue(opts.issue ?? 'auto', isBlock ? null : memoryFileSystem(path), direct);
     return new RawImageFile(path, fd, {
       issue,
       issueReason,
+      aio,
       kind: isBlock ? 'block-device' : 'file',
       sizeBytes,
       ignoredTailBytes: isBlock ? 0 : rawSize - sizeBytes,
@@ -206,9 +207,26 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
   }
 }
 
+function chooseIssue(
+  asked: 'auto' | IssueMode,
+  memFs: string | null,
+  direct: boolean,
+): { issue: IssueMode; issueReason: string; aio: AioContext | null } {
+  if (asked === 'inline' || asked === 'threads') return { issue: asked, issueReason: 'asked for', aio: null };
+  if (asked === 'auto' && memFs !== null) return { issue: 'inline', issueReason: `the file is in memory (${memFs})`, aio: null };
+  if (!direct) {
+    const why = asked === 'aio' ? 'Linux AIO needs O_DIRECT' : 'buffered I/O on a device';
+    return { issue: 'threads', issueReason: why, aio: null };
+  }
+  const aio = AioContext.shared();
+  if (typeof aio === 'string') return { issue: 'threads', issueReason: `Linux AIO is not available (${aio})`, aio: null };
+  return { issue: 'aio', issueReason: asked === 'aio' ? 'asked for' : 'O_DIRECT on a device', aio };
+}
+
 interface Setup {
   issue: IssueMode;
   issueReason: string;
+  aio: AioContext | null;
   kind: 'file' | 'block-device';
   sizeBytes: number;
   ignoredTailBytes: number;
@@ -222,8 +240,10 @@ interface Setup {
 }
 
 /** One read or write in flight; pooled so that a request allocates no closure. */
-class IoOp {
+class IoOp implements AioWaiter {
   img!: RawImageFile;
+  /** Address of buf[bufOffset] for AIO, -1 when buf is not DMA memory. */
+  addr = -1;
   write = false;
   buf!: Uint8Array;
   bufOffset = 0;
@@ -234,6 +254,10 @@ class IoOp {
   /** Inline ops: the outcome, handed to cb on the next tick. */
   err: NodeJS.ErrnoException | null = null;
   readonly step = (err: NodeJS.ErrnoException | null, n: number): void => this.img.onStep(this, err, n);
+
+  aioDone(res: number): void {
+    this.img.onAio(this, res);
+  }
 }
 
 class RawImageFile implements RawImage {
@@ -247,6 +271,7 @@ class RawImageFile implements RawImage {
   readonly issue: IssueMode;
   readonly issueReason: string;
   private readonly inline: boolean;
+  private readonly aio: AioContext | null;
   /** Inline ops done, their callbacks due on the next tick (one tick per batch). */
   private readonly settled: IoOp[] = [];
   private settleScheduled = false;
@@ -277,6 +302,7 @@ class RawImageFile implements RawImage {
     this.issue = s.issue;
     this.issueReason = s.issueReason;
     this.inline = s.issue === 'inline';
+    this.aio = s.aio;
   }
 
   get sizeBytes(): number {
@@ -374,6 +400,17 @@ class RawImageFile implements RawImage {
     this.settle(op, err);
   }
 
+  /** An AIO transfer (or what was left of one) ended with res bytes or -errno. */
+  onAio(op: IoOp, res: number): void {
+    if (res < 0) {
+      const code = errnoName(-res);
+      return this.settle(op, Object.assign(new Error(code), { code, errno: res }));
+    }
+    op.done += res;
+    if (op.done < op.len && res > 0) return this.aio!.submit(op, op.write, this.fd, op.addr + op.done, op.len - op.done, op.pos + op.done);
+    this.settle(op, null);
+  }
+
   /** The op ended (err, or short at EOF when done < len): answers its callback. */
   private settle(op: IoOp, err: NodeJS.ErrnoException | null): void {
     if (err === null && op.done < op.len) {
@@ -407,8 +444,16 @@ class RawImageFile implements RawImage {
     op.done = 0;
     op.cb = cb;
     this.inflight++;
-    if (this.inline) this.runInline(op);
-    else this.submit(op);
+    if (this.inline) return this.runInline(op);
+    if (this.aio !== null) {
+      const at = dmaAddressOf(buf);
+      if (at >= 0) {
+        op.addr = at + bufOffset;
+        return this.aio.submit(op, write, this.fd, op.addr, len, pos);
+      }
+    }
+    op.addr = -1;
+    this.submit(op);
   }
 
   /** The whole transfer now, on this thread; the callback follows on the next tick. */
