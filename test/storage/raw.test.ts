@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { allocDma, dmaAddressOf, type DmaRegion } from '../../src/io/dma';
+import { MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, PROT_READ, PROT_WRITE } from '../../src/io/libc';
 import { AioContext } from '../../src/io/storage/aio';
 import { StorageError } from '../../src/io/storage/errors';
 import { openRawImage, type RawImage } from '../../src/io/storage/raw';
@@ -444,10 +445,16 @@ describe('how reads and writes are issued', () => {
     const p = file(DISK_DIR, 'h.img', pattern(65536, 8));
     const img = await open(p);
     expect(img.issue).toBe('aio');
-    // Memory the AIO context has no address for (this kernel takes small alignments for O_DIRECT).
-    const plain = Buffer.alloc(4096);
-    expect(await io((cb) => img.read(plain, 0, 4096, 4096, cb))).toBeNull();
-    expect(plain.equals(pattern(65536, 8).subarray(4096, 8192))).toBe(true);
+    // Page-aligned memory that is no DmaRegion: the AIO context has no address for it.
+    const m = mmap(4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    try {
+      const plain = new Uint8Array(m.buffer);
+      expect(dmaAddressOf(plain)).toBe(-1);
+      expect(await io((cb) => img.read(plain, 0, 4096, 4096, cb))).toBeNull();
+      expect(Buffer.from(plain).equals(pattern(65536, 8).subarray(4096, 8192))).toBe(true);
+    } finally {
+      munmap(m.address, 4096);
+    }
   });
 
   it('inline: the syscall happens at once, the callbacks come later, in order, one tick for a batch', async () => {
