@@ -27,6 +27,10 @@ export interface ReadyInfo {
   republished: number;
   resumedAt: number;
   direct: boolean;
+  /** How reads and writes reach the image: inline, aio or threads. */
+  issue: string;
+  /** Where the start went, in ms since the process began: node itself, loading modules, setting up the ring. */
+  startup: { nodeMs: number; modulesMs: number; setupMs: number };
 }
 
 type Msg = { ready?: boolean; fatal?: string; stats?: Record<string, unknown>; stopped?: boolean } & Record<string, unknown>;
