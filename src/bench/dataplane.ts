@@ -45,6 +45,9 @@ export interface Measured {
   readonly mbPerSec: number;
   readonly p50us: number;
   readonly p99us: number;
+  /** CPU time over elapsed time, in % of one CPU: the guest (this process, with the simulated host) and the dataplane process. */
+  readonly guestCpuPct: number;
+  readonly dataplaneCpuPct: number;
 }
 
 export interface BenchRow {
@@ -119,7 +122,7 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions = {}): Promi
       await probe.close();
       print('');
       print(`${loc} (${dirs[loc]}), O_DIRECT ${result.direct[loc] ? 'on' : 'off'}`);
-      print('  workload        QD   fio psync MB/s   fio libaio MB/s   dataplane MB/s   IOPS      p50 us  p99 us   ratio');
+      print('  workload        QD   fio psync MB/s   fio libaio MB/s   dataplane MB/s   IOPS      p50 us  p99 us   ratio   CPU % guest/dataplane');
       const fioFigures = new Map<string, { psync: FioResult | null; libaio: FioResult | null }>();
       if (!opts.skipFio) {
         for (const w of WORKLOADS) {
@@ -131,28 +134,28 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions = {}): Promi
           }
         }
       }
-      await session.with(image, { dataPath: 'auto', persistent: false, order: 'ring' }, async (queue) => {
+      await session.with(image, { dataPath: 'auto', persistent: false, order: 'ring' }, async (queue, child) => {
         for (const w of WORKLOADS) {
           for (const qd of DEPTHS) {
-            const m = await measure(queue, w.spec, qd, durationMs);
+            const m = await measure(queue, child, w.spec, qd, durationMs);
             const f = fioFigures.get(`${w.name}/${qd}`);
             const ratio = f?.libaio ? m.mbPerSec / f.libaio.mbPerSec : null;
             result.rows.push({ location: loc, workload: w.name, queueDepth: qd, fioPsync: f?.psync ?? null, fioLibaio: f?.libaio ?? null, dataplane: m, ratio });
             print(
-              `  ${w.name.padEnd(14)} ${String(qd).padStart(3)}   ${num(f?.psync?.mbPerSec, 14)}   ${num(f?.libaio?.mbPerSec, 15)}   ${num(m.mbPerSec, 14)}   ${num(m.iops, 7)}  ${num(m.p50us, 6)}  ${num(m.p99us, 6)}   ${ratio === null ? '   -' : `${ratio.toFixed(2)}x`}`,
+              `  ${w.name.padEnd(14)} ${String(qd).padStart(3)}   ${num(f?.psync?.mbPerSec, 14)}   ${num(f?.libaio?.mbPerSec, 15)}   ${num(m.mbPerSec, 14)}   ${num(m.iops, 7)}  ${num(m.p50us, 6)}  ${num(m.p99us, 6)}   ${ratio === null ? '   -' : `${ratio.toFixed(2)}x`}   ${num(m.guestCpuPct, 5)} / ${num(m.dataplaneCpuPct, 3)}`,
             );
           }
         }
       });
 
-      print(`  data path (QD 32)             MB/s      IOPS`);
+      print(`  data path (QD 32)             MB/s      IOPS   CPU % guest/dataplane`);
       const paths: [DataPathMode, boolean][] = [['copy', false], ['map', false], ['persistent', true]];
       for (const w of [WORKLOADS[0], WORKLOADS[2]]) {
         for (const [dataPath, persistent] of paths) {
-          await session.with(image, { dataPath, persistent, order: 'ring' }, async (queue) => {
-            const m = await measure(queue, w.spec, 32, durationMs);
+          await session.with(image, { dataPath, persistent, order: 'ring' }, async (queue, child) => {
+            const m = await measure(queue, child, w.spec, 32, durationMs);
             result.dataPaths.push({ location: loc, workload: w.name, dataPath, measured: m });
-            print(`  ${w.name.padEnd(14)} ${dataPath.padEnd(12)} ${num(m.mbPerSec, 9)} ${num(m.iops, 9)}`);
+            print(`  ${w.name.padEnd(14)} ${dataPath.padEnd(12)} ${num(m.mbPerSec, 9)} ${num(m.iops, 9)}   ${num(m.guestCpuPct, 5)} / ${num(m.dataplaneCpuPct, 3)}`);
           });
         }
       }
@@ -167,7 +170,7 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions = {}): Promi
         const losses: number[] = [];
         for (let round = 0; round < rounds; round++) {
           const run = (order: 'ring' | 'completion') =>
-            session.with(image, { dataPath: 'auto', persistent: false, order }, (q) => measure(q, w.spec, 32, durationMs / 2));
+            session.with(image, { dataPath: 'auto', persistent: false, order }, (q, c) => measure(q, c, w.spec, 32, durationMs / 2));
           let ring: Measured;
           let completion: Measured;
           if (round % 2 === 0) {
@@ -211,12 +214,30 @@ function layOut(file: string, bytes: number): void {
   }
 }
 
-async function measure(queue: GuestBlockQueue, spec: WorkloadSpecInput, qd: number, durationMs: number): Promise<Measured> {
+async function measure(queue: GuestBlockQueue, child: DataplaneChild, spec: WorkloadSpecInput, qd: number, durationMs: number): Promise<Measured> {
   const base: WorkloadSpecInput = { ...spec, queueDepth: qd, ops: 0, verify: false, initial: 'unknown', seed: 5 };
   await runWorkload(queue, { ...base, durationMs: Math.min(300, durationMs) }); // warm up both processes
+  const guest0 = process.cpuUsage();
+  const dp0 = cpuSecondsOf(child.pid);
   const r: WorkloadReport = await runWorkload(queue, { ...base, durationMs });
+  const guest = process.cpuUsage(guest0);
+  const dp = cpuSecondsOf(child.pid) - dp0;
   if (r.errors + r.lost + r.duplicated > 0) throw new Error(`workload failed: ${r.errors} errors, ${r.lost} lost, ${r.duplicated} duplicated ${r.notes.join('; ')}`);
-  return { iops: r.iops, mbPerSec: r.mbPerSec, p50us: r.latencyUs.p50, p99us: r.latencyUs.p99 };
+  return {
+    iops: r.iops,
+    mbPerSec: r.mbPerSec,
+    p50us: r.latencyUs.p50,
+    p99us: r.latencyUs.p99,
+    guestCpuPct: (guest.user + guest.system) / 10 / r.elapsedMs,
+    dataplaneCpuPct: (dp * 1e5) / r.elapsedMs,
+  };
+}
+
+/** user + system time of a process so far (Linux /proc, clock ticks of 10 ms). */
+function cpuSecondsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function recoveryPause(session: Session, image: string, restarts: number, result: DataplaneBenchResult, print: (l: string) => void): Promise<void> {

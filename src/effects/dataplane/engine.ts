@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
 import type { BackRing } from '../../blkif/back-ring';
-import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, SECTOR_SIZE, XEN_PAGE_SIZE } from '../../blkif/constants';
+import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, SECTOR_SIZE, SEGMENT_SIZE, SEGMENTS_PER_INDIRECT_PAGE, XEN_PAGE_SIZE } from '../../blkif/constants';
 import { statusForError, type BlkifRequestError } from '../../blkif/errors';
 import { parseIndirectSegments } from '../../blkif/indirect';
 import { BlkifRequestCopy } from '../../blkif/messages';
@@ -288,8 +288,11 @@ export class RingEngine {
       const base = (this.nConsumed - 1) * this.indirectViews[0].byteLength;
       s.copyFirst = this.batch.length;
       s.copyCount = pages;
+      // Only the descriptors' bytes: a 16-segment request needs 128 of the page's 4096.
+      const nr = s.req.nrSegments;
       for (let p = 0; p < pages; p++) {
-        this.batch.add(false, this.domid, s.req.indirectGrefs[p], 0, XEN_PAGE_SIZE, local, base + p * XEN_PAGE_SIZE);
+        const inPage = Math.min(SEGMENTS_PER_INDIRECT_PAGE, nr - p * SEGMENTS_PER_INDIRECT_PAGE);
+        this.batch.add(false, this.domid, s.req.indirectGrefs[p], 0, inPage * SEGMENT_SIZE, local, base + p * XEN_PAGE_SIZE);
       }
     }
   }
