@@ -48,7 +48,9 @@ export class DataplaneChild {
   private constructor(config: StandaloneConfig, env: NodeJS.ProcessEnv, cmd: ChildCommand) {
     this.proc = spawn(process.execPath, [...cmd.execArgv, cmd.file, ...standaloneArgs(config)], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...cmd.env, XENBLKD_LOG_LEVEL: 'warn', ...env },
+      // NODE_EXTRA_CA_CERTS makes node parse that CA bundle before running anything (about 90 ms
+      // of a 140 ms bare start where it is set): the dataplane makes no TLS connection.
+      env: { ...cmd.env, NODE_EXTRA_CA_CERTS: undefined, XENBLKD_LOG_LEVEL: 'warn', ...env },
     });
     this.exited = new Promise((resolve) =>
       this.proc.on('exit', (code, signal) => {
