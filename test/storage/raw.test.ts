@@ -48,6 +48,12 @@ function file(base: string, name: string, content: Buffer | number): string {
   return p;
 }
 
+function syncFile(p: string): void {
+  const fd = fs.openSync(p, 'r+');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}
+
 async function open(p: string, opts?: Parameters<typeof openRawImage>[1]): Promise<RawImage> {
   const img = await openRawImage(p, opts);
   images.push(img);
@@ -423,6 +429,7 @@ describe('how reads and writes are issued', () => {
     const ctx = AioContext.shared();
     if (typeof ctx === 'string') throw new Error(ctx);
     const p = file(DISK_DIR, 'ro.img', pattern(8192, 3));
+    syncFile(p); // dirty pages would make the O_DIRECT read wait (EAGAIN with RWF_NOWAIT)
     const ro = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
     try {
       const buf = dma(8192);
@@ -439,6 +446,17 @@ describe('how reads and writes are issued', () => {
     } finally {
       fs.closeSync(ro);
     }
+  });
+
+  it('aio: a write that would block in io_submit (ext4 allocating blocks) goes to the threadpool instead', async () => {
+    expect(execFileSync('stat', ['-f', '-c', '%T', DISK_DIR], { encoding: 'utf8' }).trim()).toBe('ext2/ext3');
+    const p = file(DISK_DIR, 'sparse.img', 1 << 20); // a hole: the first write allocates
+    const img = await open(p);
+    const buf = dma(8192);
+    buf.view.set(pattern(8192, 11));
+    expect(await io((cb) => img.write(buf.view, 0, 8192, 65536, cb))).toBeNull();
+    expect(img.aioFallbacks).toBeGreaterThanOrEqual(1);
+    expect(fs.readFileSync(p).subarray(65536, 65536 + 8192).equals(pattern(8192, 11))).toBe(true);
   });
 
   it('aio: a buffer outside DMA memory goes through the threadpool instead', async () => {

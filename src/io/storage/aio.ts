@@ -3,11 +3,17 @@
 // batches from one io_getevents waiting on a worker thread. Through libuv's threadpool each
 // request costs two thread hand-offs; on a busy host those wake-ups, not the device, set the pace.
 // One context serves the whole process, so at most one worker thread waits in io_getevents.
+// Transfers go with RWF_NOWAIT: what would block in io_submit (block allocation, a busy queue)
+// comes back as EAGAIN instead of stalling every ring of the process.
 import koffi = require('koffi');
 import { allocDma, type DmaRegion } from '../dma';
 import { errnoName } from '../libc';
 
-/** Someone waiting for one transfer: res is the byte count or -errno. */
+/**
+ * Someone waiting for one transfer: res is the byte count or -errno. -EAGAIN (or -EOPNOTSUPP)
+ * means the kernel would have had to wait inside io_submit, on the event loop: the caller
+ * issues that transfer some other way.
+ */
 export interface AioWaiter {
   aioDone(res: number): void;
 }
@@ -23,6 +29,8 @@ const SYSCALLS: Partial<Record<string, Syscalls>> = {
   arm64: { io_setup: 0, io_submit: 2, io_getevents: 4 },
 };
 
+/** Fail with EAGAIN instead of blocking: io_submit runs on the event loop. */
+const RWF_NOWAIT = 0x8;
 const IOCB_CMD_PREAD = 0;
 const IOCB_CMD_PWRITE = 1;
 const IOCB_BYTES = 64;
@@ -115,7 +123,7 @@ export class AioContext {
     v.setUint32(o, slot, true); // aio_data: how the completion finds its waiter
     v.setUint32(o + 4, 0, true);
     v.setUint32(o + 8, 0, true); // aio_key
-    v.setUint32(o + 12, 0, true); // aio_rw_flags
+    v.setUint32(o + 12, RWF_NOWAIT, true); // aio_rw_flags
     v.setUint16(o + 16, write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD, true);
     v.setInt16(o + 18, 0, true); // aio_reqprio
     v.setUint32(o + 20, fd, true);

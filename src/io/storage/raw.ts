@@ -2,6 +2,7 @@
 // file system allows it, buffered otherwise. Every request is checked against the image size
 // here too (defence in depth): nothing outside [0, sizeBytes) is ever read, written or punched.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { allocDma, dmaAddressOf } from '../dma';
 import { AioContext, type AioWaiter } from './aio';
 import {
@@ -19,6 +20,7 @@ import { openErrorMessage, StorageError } from './errors';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
 
 const SECTOR = 512;
+const { EAGAIN, EOPNOTSUPP } = os.constants.errno;
 const { O_RDONLY, O_RDWR, O_DIRECT, O_EXCL } = fs.constants;
 
 export interface RawImageOptions extends OpenImageOptions {
@@ -50,6 +52,8 @@ export interface RawImage extends BlockImage {
   readonly issue: IssueMode;
   /** Why reads and writes are issued that way. */
   readonly issueReason: string;
+  /** AIO transfers the kernel could not start without blocking: they went to the threadpool. */
+  readonly aioFallbacks: number;
 }
 
 function errnoCode(e: unknown): string | undefined {
@@ -272,6 +276,8 @@ class RawImageFile implements RawImage {
   readonly issueReason: string;
   private readonly inline: boolean;
   private readonly aio: AioContext | null;
+  /** AIO transfers that would have blocked and went to the threadpool instead. */
+  aioFallbacks = 0;
   /** Inline ops done, their callbacks due on the next tick (one tick per batch). */
   private readonly settled: IoOp[] = [];
   private settleScheduled = false;
@@ -402,6 +408,11 @@ class RawImageFile implements RawImage {
 
   /** An AIO transfer (or what was left of one) ended with res bytes or -errno. */
   onAio(op: IoOp, res: number): void {
+    if (res === -EAGAIN || res === -EOPNOTSUPP) {
+      // It would have blocked the event loop: the threadpool does what is left.
+      this.aioFallbacks++;
+      return this.submit(op);
+    }
     if (res < 0) {
       const code = errnoName(-res);
       return this.settle(op, Object.assign(new Error(code), { code, errno: res }));
