@@ -27,6 +27,24 @@ fs.writeFileSync(
   entry,
   `globalThis.__XENBLKD_COMMANDS__ = {\n${registry}\n};\nrequire('../src/cli/main').runCli();\n`,
 );
+// rxjs's exports map sends Node to its CommonJS build, whose index loads every operator; its ES
+// build lets esbuild keep only what is imported (measured: about 20 ms less CPU per daemon start).
+const alias = { rxjs: path.join(root, 'node_modules', 'rxjs', 'dist', 'esm') };
+// The dataplane process the benchmarks and the soak start and kill (src/effects/dataplane/standalone.ts):
+// its restart is the pause a guest sees, so it is bundled too.
+const dataplane = esbuild.build({
+  entryPoints: [path.join(root, 'src', 'effects', 'dataplane', 'standalone.ts')],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile: path.join(root, 'dist', 'xenblkd-dataplane.js'),
+  external: ['koffi', 'classic-level'],
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  mainFields: ['module', 'main'],
+  alias,
+});
 esbuild
   .build({
     entryPoints: [entry],
@@ -41,7 +59,9 @@ esbuild
     logLevel: 'warning',
     // ESM builds where packages have them, so that unused parts of rxjs and xstate are dropped.
     mainFields: ['module', 'main'],
+    alias,
   })
+  .then(() => dataplane)
   .then(() => {
     fs.rmSync(entry);
     fs.chmodSync(path.join(root, 'dist', 'xenblkd.js'), 0o755);

@@ -1,6 +1,6 @@
 // Soak: the verifying workload at queue depth 32 while the dataplane process is SIGKILLed at
 // random moments and restarted, many times; then the whole disk is read back and checked.
-//   node dist/bench/dataplane-soak.js [--kills 200] [--seed 1] [--data-path auto] [--image-mib 64]
+//   node dist/bench/dataplane-soak.js [--kills 200] [--seed 1] [--data-path auto] [--image-mib 64] [--dir /var/tmp]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -109,6 +109,7 @@ if (require.main === module) {
     seed: opt('--seed') ? Number(opt('--seed')) : undefined,
     dataPath: opt('--data-path') as DataPathMode | undefined,
     imageBytes: opt('--image-mib') ? Number(opt('--image-mib')) << 20 : undefined,
+    dir: opt('--dir'),
   }).then(
     (r) => process.exit(r.workload.errors + r.workload.mismatches + r.workload.lost + r.workload.duplicated + r.verify.mismatches > 0 ? 1 : 0),
     (e: Error) => {

@@ -9,7 +9,7 @@ jest.setTimeout(120_000);
 
 it('runs the dataplane benchmark and reports every figure', async () => {
   const lines: string[] = [];
-  const r = await runDataplaneBench({ durationMs: 120, imageBytes: 8 << 20, locations: ['tmpfs'], skipFio: true, restarts: 1, print: (l) => lines.push(l), child: testChildCommand() });
+  const r = await runDataplaneBench({ durationMs: 120, imageBytes: 8 << 20, locations: ['tmpfs'], skipFio: true, restarts: 1, orderingRounds: 2, print: (l) => lines.push(l), child: testChildCommand() });
   expect(r.rows.map((x) => `${x.workload}/${x.queueDepth}`)).toEqual([
     '4k randread/1', '4k randread/32', '4k randwrite/1', '4k randwrite/32', '64k seqread/1', '64k seqread/32', '64k seqwrite/1', '64k seqwrite/32',
   ]);
@@ -22,6 +22,11 @@ it('runs the dataplane benchmark and reports every figure', async () => {
   expect(Number.isFinite(r.recovery.readyToFirstMs[0])).toBe(true);
   expect(r.recovery.spawnToFirstMs[0]).toBeGreaterThan(0);
   expect(lines.some((l) => /recovery pause over 1 SIGKILLs/.test(l))).toBe(true);
+  // Where the restart went, as the new process saw it, next to a bare node start.
+  const s = r.recovery.startup[0];
+  expect(s.nodeMs > 0 && s.modulesMs > 0 && s.setupMs > 0).toBe(true);
+  expect(r.recovery.bareNodeMs[0]).toBeGreaterThan(0);
+  expect(lines.some((l) => /node's own start \d+ ms, loading modules \d+ ms, ring setup \d+ ms/.test(l))).toBe(true);
 });
 
 it('runs the soak with a few kills and reads everything back clean', async () => {

@@ -2,8 +2,11 @@
 // where O_DIRECT works) and tmpfs (/dev/shm, which refuses O_DIRECT).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { allocDma, type DmaRegion } from '../../src/io/dma';
+import { allocDma, dmaAddressOf, type DmaRegion } from '../../src/io/dma';
+import { MAP_ANONYMOUS, MAP_PRIVATE, mmap, munmap, PROT_READ, PROT_WRITE } from '../../src/io/libc';
+import { AioContext } from '../../src/io/storage/aio';
 import { StorageError } from '../../src/io/storage/errors';
 import { openRawImage, type RawImage } from '../../src/io/storage/raw';
 
@@ -43,6 +46,12 @@ function file(base: string, name: string, content: Buffer | number): string {
     fs.writeFileSync(p, content);
   }
   return p;
+}
+
+function syncFile(p: string): void {
+  const fd = fs.openSync(p, 'r+');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
 }
 
 async function open(p: string, opts?: Parameters<typeof openRawImage>[1]): Promise<RawImage> {
@@ -351,9 +360,12 @@ describe('lifecycle', () => {
     await img.close(); // idempotent
   });
 
-  it('many concurrent reads and writes land exactly where asked', async () => {
+  it.each([
+    ['a device-backed file (threadpool)', DISK_DIR],
+    ['tmpfs (inline)', TMPFS_DIR],
+  ])('many concurrent reads and writes land exactly where asked: %s', async (_what, dir) => {
     const size = 1 << 20;
-    const p = file(DISK_DIR, 'm.img', size);
+    const p = file(dir, 'm.img', size);
     const img = await open(p);
     const model = Buffer.alloc(size);
     let seed = 12345;
@@ -382,6 +394,131 @@ describe('lifecycle', () => {
     });
     expect(await Promise.all(reads)).toEqual(new Array(100).fill(true));
     expect(fs.readFileSync(p).equals(model)).toBe(true);
+  });
+});
+
+describe('how reads and writes are issued', () => {
+  it('inline on tmpfs, Linux AIO for O_DIRECT on a device, the threadpool for buffered I/O there', async () => {
+    const shm = await open(file(TMPFS_DIR, 'i.img', 65536));
+    expect([shm.issue, shm.issueReason]).toEqual(['inline', 'the file is in memory (tmpfs)']);
+    const disk = await open(file(DISK_DIR, 't.img', 65536));
+    expect([disk.direct, disk.issue, disk.issueReason]).toEqual([true, 'aio', 'O_DIRECT on a device']);
+    const buffered = await open(file(DISK_DIR, 'b.img', 65536), { direct: false });
+    expect([buffered.issue, buffered.issueReason]).toEqual(['threads', 'buffered I/O on a device']);
+    expect((await open(file(DISK_DIR, 'c.img', 65536), { direct: false, issue: 'aio' })).issueReason).toBe('Linux AIO needs O_DIRECT');
+    expect((await open(file(TMPFS_DIR, 'f.img', 65536), { issue: 'threads' })).issue).toBe('threads');
+    expect((await open(file(DISK_DIR, 'g.img', 65536), { issue: 'inline' })).issue).toBe('inline');
+  });
+
+  it('aio: more transfers at once than the context holds all land, in any order', async () => {
+    const p = file(DISK_DIR, 'many.img', pattern(1 << 20, 6));
+    const img = await open(p);
+    expect(img.issue).toBe('aio');
+    const n = 1500; // > AIO_CAPACITY: some wait for a slot
+    const buf = dma(n * 512);
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => io((cb) => img.read(buf.view, i * 512, 512, (i * 7 % 2048) * 512, cb))));
+    expect(results.every((e) => e === null)).toBe(true);
+    const want = pattern(1 << 20, 6);
+    for (let i = 0; i < n; i++) {
+      const at = (i * 7 % 2048) * 512;
+      expect(Buffer.from(buf.view.subarray(i * 512, i * 512 + 512)).equals(want.subarray(at, at + 512))).toBe(true);
+    }
+  });
+
+  it('aio: a transfer io_submit refuses is answered with its errno, the rest of the batch goes on', async () => {
+    const ctx = AioContext.shared();
+    if (typeof ctx === 'string') throw new Error(ctx);
+    const p = file(DISK_DIR, 'ro.img', pattern(8192, 3));
+    syncFile(p); // dirty pages would make the O_DIRECT read wait (EAGAIN with RWF_NOWAIT)
+    const ro = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+    try {
+      const buf = dma(8192);
+      const at = dmaAddressOf(buf.view);
+      const done = (f: (res: number) => void) => ({ aioDone: f });
+      const [write, read] = await Promise.all([
+        new Promise<number>((r) => ctx.submit(done(r), true, ro, at, 4096, 0)), // write on a read-only fd
+        new Promise<number>((r) => ctx.submit(done(r), false, ro, at + 4096, 4096, 4096)),
+      ]);
+      expect(write).toBe(-os.constants.errno.EBADF);
+      expect(read).toBe(4096);
+      expect(Buffer.from(buf.view.subarray(4096)).equals(pattern(8192, 3).subarray(4096))).toBe(true);
+      expect(ctx.inFlight).toBe(0);
+    } finally {
+      fs.closeSync(ro);
+    }
+  });
+
+  it('aio: a write that would block in io_submit (ext4 allocating blocks) goes to the threadpool instead', async () => {
+    expect(execFileSync('stat', ['-f', '-c', '%T', DISK_DIR], { encoding: 'utf8' }).trim()).toBe('ext2/ext3');
+    const p = file(DISK_DIR, 'sparse.img', 1 << 20); // a hole: the first write allocates
+    const img = await open(p);
+    const buf = dma(8192);
+    buf.view.set(pattern(8192, 11));
+    expect(await io((cb) => img.write(buf.view, 0, 8192, 65536, cb))).toBeNull();
+    expect(img.aioFallbacks).toBeGreaterThanOrEqual(1);
+    expect(fs.readFileSync(p).subarray(65536, 65536 + 8192).equals(pattern(8192, 11))).toBe(true);
+  });
+
+  it('aio: a buffer outside DMA memory goes through the threadpool instead', async () => {
+    const p = file(DISK_DIR, 'h.img', pattern(65536, 8));
+    const img = await open(p);
+    expect(img.issue).toBe('aio');
+    // Page-aligned memory that is no DmaRegion: the AIO context has no address for it.
+    const m = mmap(4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    try {
+      const plain = new Uint8Array(m.buffer);
+      expect(dmaAddressOf(plain)).toBe(-1);
+      expect(await io((cb) => img.read(plain, 0, 4096, 4096, cb))).toBeNull();
+      expect(Buffer.from(plain).equals(pattern(65536, 8).subarray(4096, 8192))).toBe(true);
+    } finally {
+      munmap(m.address, 4096);
+    }
+  });
+
+  it('inline: the syscall happens at once, the callbacks come later, in order, one tick for a batch', async () => {
+    const p = file(TMPFS_DIR, 'o.img', pattern(65536, 4));
+    const img = await open(p, { direct: false });
+    const bufs = Array.from({ length: 8 }, () => Buffer.alloc(4096));
+    const order: number[] = [];
+    const all = Promise.all(
+      bufs.map((b, i) =>
+        io((cb) =>
+          img.read(b, 0, 4096, i * 4096, (e) => {
+            order.push(i);
+            cb(e);
+          }),
+        ),
+      ),
+    );
+    // Read already, answered not yet.
+    expect(order).toEqual([]);
+    expect(bufs[3].equals(pattern(65536, 4).subarray(3 * 4096, 4 * 4096))).toBe(true);
+    expect(await all).toEqual(new Array(8).fill(null));
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // A write is on the file before its callback.
+    const data = pattern(512, 9);
+    const written = io((cb) => img.write(data, 0, 512, 1024, cb));
+    expect(fs.readFileSync(p).subarray(1024, 1536).equals(data)).toBe(true);
+    expect(await written).toBeNull();
+  });
+
+  it('inline: zeros past an EOF that moved under us', async () => {
+    const p = file(TMPFS_DIR, 'e.img', pattern(8192, 5));
+    const img = await open(p, { direct: false });
+    fs.truncateSync(p, 4096);
+    const b = Buffer.alloc(8192, 0xee);
+    expect(await io((cb) => img.read(b, 0, 8192, 0, cb))).toBeNull();
+    expect(b.subarray(0, 4096).equals(pattern(8192, 5).subarray(0, 4096))).toBe(true);
+    expect(b.subarray(4096).every((x) => x === 0)).toBe(true);
+  });
+
+  it('close waits for inline requests whose callbacks are still due', async () => {
+    const img = await openRawImage(file(TMPFS_DIR, 'c.img', 65536), { direct: false });
+    const pending = io((cb) => img.write(Buffer.alloc(4096, 1), 0, 4096, 0, cb));
+    const closed = img.close();
+    expect(await pending).toBeNull();
+    await closed;
+    expect((await io((cb) => img.read(Buffer.alloc(512), 0, 512, 0, cb)))?.code).toBe('EBADF');
   });
 });
 

@@ -2,7 +2,7 @@
 // moves at most 11 pages) and a few big ones for indirect requests, made on first need and kept.
 // A request that finds no big buffer free waits (counted as oo_req); nothing is allocated per
 // request.
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, XEN_PAGE_SIZE } from '../../blkif';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, XEN_PAGE_SIZE } from '../../blkif/constants';
 import { allocDma, type DmaRegion } from '../../io/dma';
 
 export const SMALL_PAGES = BLKIF_MAX_SEGMENTS_PER_REQUEST;

@@ -10,12 +10,10 @@ export class CopyBatch {
 
   constructor(
     readonly capacity: number,
-    placeholder: DmaRegion,
+    private readonly placeholder: DmaRegion,
   ) {
+    // Made as first needed, then kept: thousands of them would slow a restart for nothing.
     this.segs = [];
-    for (let i = 0; i < capacity; i++) {
-      this.segs.push({ toGuest: false, domid: 0, ref: 0, guestOffset: 0, len: 0, local: placeholder, localOffset: 0 });
-    }
     this.statuses = new Int16Array(capacity);
   }
 
@@ -31,6 +29,9 @@ export class CopyBatch {
   add(toGuest: boolean, domid: number, ref: number, guestOffset: number, len: number, local: DmaRegion, localOffset: number): number {
     const i = this.n;
     if (i >= this.capacity) throw new RangeError(`copy batch full (${this.capacity} segments)`);
+    if (i === this.segs.length) {
+      this.segs.push({ toGuest: false, domid: 0, ref: 0, guestOffset: 0, len: 0, local: this.placeholder, localOffset: 0 });
+    }
     const s = this.segs[i];
     s.toGuest = toGuest;
     s.domid = domid;

@@ -4,21 +4,13 @@
 // Nothing is allocated per request on the copy path: slots, buffers and copy segments are reused.
 import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
-import {
-  BLKIF_RSP_EOPNOTSUPP,
-  BLKIF_RSP_ERROR,
-  BLKIF_RSP_OKAY,
-  BlkifRequestCopy,
-  parseIndirectSegments,
-  parseRequest,
-  SECTOR_SIZE,
-  statusForError,
-  XEN_PAGE_SIZE,
-  type BackRing,
-  type BlkifDeviceLimits,
-  type BlkifRequestError,
-  type RingFault,
-} from '../../blkif';
+import type { BackRing } from '../../blkif/back-ring';
+import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, SECTOR_SIZE, SEGMENT_SIZE, SEGMENTS_PER_INDIRECT_PAGE, XEN_PAGE_SIZE } from '../../blkif/constants';
+import { statusForError, type BlkifRequestError } from '../../blkif/errors';
+import { parseIndirectSegments } from '../../blkif/indirect';
+import { BlkifRequestCopy } from '../../blkif/messages';
+import { parseRequest, type BlkifDeviceLimits } from '../../blkif/request';
+import type { RingFault } from '../../blkif/ring-fault';
 import { allocDma, type DmaRegion } from '../../io/dma';
 import type { EvtchnPort, GrantTable } from '../../io/ports';
 import type { BlockImage } from '../../io/storage/port';
@@ -123,6 +115,8 @@ export class RingEngine {
   private consuming = true;
   private fatalSeen = false;
   private publishScheduled = false;
+  /** An event was taken: the port is unmasked at the next publication, in the same write as its notify. */
+  private unmaskDue = false;
   private readonly publishCb = (): void => this.guard(() => this.publish());
   private sub: Subscription | null = null;
   private drained: (() => void) | null = null;
@@ -234,8 +228,11 @@ export class RingEngine {
   }
 
   private onEvent(): void {
-    // Unmask before the final check: a notify racing with it raises a new event.
-    this.port.unmask();
+    // The port stays masked until publish() runs later in this turn of the event loop: a notify
+    // meanwhile is kept pending and raises a new event at the unmask, so none is lost, and the
+    // unmask travels with the responses' notify instead of costing a wake-up of its own.
+    this.unmaskDue = true;
+    this.schedulePublish();
     this.drain();
   }
 
@@ -291,8 +288,11 @@ export class RingEngine {
       const base = (this.nConsumed - 1) * this.indirectViews[0].byteLength;
       s.copyFirst = this.batch.length;
       s.copyCount = pages;
+      // Only the descriptors' bytes: a 16-segment request needs 128 of the page's 4096.
+      const nr = s.req.nrSegments;
       for (let p = 0; p < pages; p++) {
-        this.batch.add(false, this.domid, s.req.indirectGrefs[p], 0, XEN_PAGE_SIZE, local, base + p * XEN_PAGE_SIZE);
+        const inPage = Math.min(SEGMENTS_PER_INDIRECT_PAGE, nr - p * SEGMENTS_PER_INDIRECT_PAGE);
+        this.batch.add(false, this.domid, s.req.indirectGrefs[p], 0, inPage * SEGMENT_SIZE, local, base + p * XEN_PAGE_SIZE);
       }
     }
   }
@@ -615,6 +615,10 @@ export class RingEngine {
     s.status = status;
     s.state = DONE;
     if (!this.inOrder) this.completed[this.nCompleted++] = s;
+    this.schedulePublish();
+  }
+
+  private schedulePublish(): void {
     if (!this.publishScheduled) {
       this.publishScheduled = true;
       setImmediate(this.publishCb);
@@ -625,6 +629,10 @@ export class RingEngine {
 
   private publish(): void {
     this.publishScheduled = false;
+    if (this.unmaskDue) {
+      this.unmaskDue = false;
+      if (this.consuming) this.port.unmask();
+    }
     if (this.nCopyOut > 0) this.copyReadsOut();
     const ring = this.ring;
     const start = ring.rspProdPvt;

@@ -2,7 +2,8 @@
 // a killed predecessor left half-published, binds the event channel and runs the request loop.
 // After a restart the same call resumes the ring: the shared rsp_prod tells where to go on.
 import * as path from 'node:path';
-import { abiFor, BackRing, unpublishedTail } from '../../blkif';
+import { abiFor } from '../../blkif/abi';
+import { BackRing, unpublishedTail } from '../../blkif/back-ring';
 import type { EvtchnPort, GrantMapping } from '../../io/ports';
 import type { Dataplane, DataplaneFactory, DataplaneStartOptions, DataplaneStats } from '../dataplane-port';
 import { BufferPool, SMALL_PAGES } from './buffers';

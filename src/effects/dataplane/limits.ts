@@ -1,7 +1,7 @@
 // What the dataplane enforces for a device, from what the backend advertised and what the image
 // can do. Pure.
-import type { BlkifDeviceLimits } from '../../blkif';
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, MAX_INDIRECT_SEGMENTS_WIRE } from '../../blkif';
+import type { BlkifDeviceLimits } from '../../blkif/request';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, MAX_INDIRECT_SEGMENTS_WIRE } from '../../blkif/constants';
 import type { BlockImage } from '../../io/storage/port';
 import type { DataPathMode, DataplaneFeatures } from '../dataplane-port';
 

@@ -1,7 +1,7 @@
 // Grant mappings as a data path: per-batch mappings (map mode, unmapped when the last request of
 // the batch let go) and the persistent-grant cache (each ref mapped once, kept until the ring
 // stops, as Linux blkback does for feature-persistent).
-import { XEN_PAGE_SIZE } from '../../blkif';
+import { XEN_PAGE_SIZE } from '../../blkif/constants';
 import type { GrantMapping, GrantTable } from '../../io/ports';
 import type { Logger } from '../../log';
 

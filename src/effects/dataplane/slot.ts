@@ -1,6 +1,6 @@
 // The dataplane's record of one consumed request, reused for request after request: the
 // validated request, where its data sits, and how far it got. One per ring slot, made at start.
-import { BlkifRequest } from '../../blkif';
+import { BlkifRequest } from '../../blkif/request';
 import type { IoCallback } from '../../io/storage/port';
 import type { SharedMapping } from './mapped-grants';
 

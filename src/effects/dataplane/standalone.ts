@@ -10,6 +10,7 @@
 // stdout carries JSON lines: {"ready":...} once serving, {"fatal":...} if the ring stops,
 // {"stats":...} for each "stats" line on stdin, {"stopped":...} after "stop", SIGTERM or the end
 // of stdin (the parent went away): in-flight requests are answered first.
+import { performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connectSimHypervisor } from '../../io/sim';
@@ -147,6 +148,8 @@ export function standaloneArgs(c: StandaloneConfig): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Milliseconds since the process started: node's own start, then this program's modules.
+  const mainAt = performance.now();
   let config: StandaloneConfig;
   try {
     config = parseStandaloneArgs(argv);
@@ -183,7 +186,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dataplane: ${(e as Error).message}\n`);
     return 1;
   }
-  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct });
+  const bootMs = performance.nodeTiming.bootstrapComplete;
+  const startup = { nodeMs: bootMs, modulesMs: mainAt - bootMs, setupMs: performance.now() - mainAt };
+  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct, issue: image.issue, startup });
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -1,6 +1,9 @@
 // One bound event-channel port as the EvtchnPort port interface: delivery, masking hand-off,
 // unbind. Shared by the simulated ports (socket and in-process) and the real ones; only PortOps differ.
-import { Observable, Subject } from 'rxjs';
+// rxjs's root module loads every operator (hundreds of files unbundled): a restarted dataplane
+// needs these two.
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import type { EvtchnPort } from '../ports';
 
 export interface PortOps {

@@ -183,8 +183,10 @@ export class FrameSink {
       this.used = 0;
       return;
     }
-    const out = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(Math.max(4096, this.buf.length));
+    // The socket may hold on to what it is given: hand it a copy sized to the frames (small
+    // ones come from Node's buffer pool) and keep building in the same buffer.
+    const out = Buffer.allocUnsafe(this.used);
+    this.buf.copy(out, 0, 0, this.used);
     this.used = 0;
     this.write(out);
   }

@@ -2,20 +2,25 @@
 // file system allows it, buffered otherwise. Every request is checked against the image size
 // here too (defence in depth): nothing outside [0, sizeBytes) is ever read, written or punched.
 import * as fs from 'node:fs';
-import { allocDma } from '../dma';
+import * as os from 'node:os';
+import { allocDma, dmaAddressOf } from '../dma';
+import { AioContext, type AioWaiter } from './aio';
 import {
   BLKDISCARD,
   BLKSECDISCARD,
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
   fallocateAsync,
+  errnoName,
   ioctlRangeAsync,
 } from '../libc';
 import { probeBlockDevice } from './blockdev';
+import { memoryFileSystem } from './memory-fs';
 import { openErrorMessage, StorageError } from './errors';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
 
 const SECTOR = 512;
+const { EAGAIN, EOPNOTSUPP } = os.constants.errno;
 const { O_RDONLY, O_RDWR, O_DIRECT, O_EXCL } = fs.constants;
 
 export interface RawImageOptions extends OpenImageOptions {
@@ -24,7 +29,17 @@ export interface RawImageOptions extends OpenImageOptions {
    * without erasing data, so it is the caller's call; default false. Files never offer it.
    */
   secureDiscard?: boolean;
+  /**
+   * How reads and writes are issued: 'inline' (a synchronous syscall on the calling thread, the
+   * callback still comes later), 'aio' (Linux native AIO, O_DIRECT only) or 'threads' (libuv's
+   * threadpool). Default 'auto': inline for a file on a memory file system, where I/O is a
+   * memcpy; aio for O_DIRECT elsewhere; threads for buffered I/O on a device (io_submit would
+   * wait for the device there) or where AIO is not available.
+   */
+  issue?: 'auto' | IssueMode;
 }
+
+export type IssueMode = 'inline' | 'aio' | 'threads';
 
 export interface RawImage extends BlockImage {
   readonly kind: 'file' | 'block-device';
@@ -34,6 +49,11 @@ export interface RawImage extends BlockImage {
   readonly discardNote: string | null;
   /** Bytes after the last whole 512-byte sector of a file: never exposed. */
   readonly ignoredTailBytes: number;
+  readonly issue: IssueMode;
+  /** Why reads and writes are issued that way. */
+  readonly issueReason: string;
+  /** AIO transfers the kernel could not start without blocking: they went to the threadpool. */
+  readonly aioFallbacks: number;
 }
 
 function errnoCode(e: unknown): string | undefined {
@@ -168,7 +188,11 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
       if (refused === null) discard = { granularity: fst.blksize || 4096, alignment: 0, secure: false };
       else discardNote = `the file system cannot punch holes (${refused})`;
     }
+    const { issue, issueReason, aio } = chooseIssue(opts.issue ?? 'auto', isBlock ? null : memoryFileSystem(path), direct);
     return new RawImageFile(path, fd, {
+      issue,
+      issueReason,
+      aio,
       kind: isBlock ? 'block-device' : 'file',
       sizeBytes,
       ignoredTailBytes: isBlock ? 0 : rawSize - sizeBytes,
@@ -187,7 +211,26 @@ export async function openRawImage(path: string, opts: RawImageOptions = {}): Pr
   }
 }
 
+function chooseIssue(
+  asked: 'auto' | IssueMode,
+  memFs: string | null,
+  direct: boolean,
+): { issue: IssueMode; issueReason: string; aio: AioContext | null } {
+  if (asked === 'inline' || asked === 'threads') return { issue: asked, issueReason: 'asked for', aio: null };
+  if (asked === 'auto' && memFs !== null) return { issue: 'inline', issueReason: `the file is in memory (${memFs})`, aio: null };
+  if (!direct) {
+    const why = asked === 'aio' ? 'Linux AIO needs O_DIRECT' : 'buffered I/O on a device';
+    return { issue: 'threads', issueReason: why, aio: null };
+  }
+  const aio = AioContext.shared();
+  if (typeof aio === 'string') return { issue: 'threads', issueReason: `Linux AIO is not available (${aio})`, aio: null };
+  return { issue: 'aio', issueReason: asked === 'aio' ? 'asked for' : 'O_DIRECT on a device', aio };
+}
+
 interface Setup {
+  issue: IssueMode;
+  issueReason: string;
+  aio: AioContext | null;
   kind: 'file' | 'block-device';
   sizeBytes: number;
   ignoredTailBytes: number;
@@ -201,8 +244,10 @@ interface Setup {
 }
 
 /** One read or write in flight; pooled so that a request allocates no closure. */
-class IoOp {
+class IoOp implements AioWaiter {
   img!: RawImageFile;
+  /** Address of buf[bufOffset] for AIO, -1 when buf is not DMA memory. */
+  addr = -1;
   write = false;
   buf!: Uint8Array;
   bufOffset = 0;
@@ -210,7 +255,13 @@ class IoOp {
   pos = 0;
   done = 0;
   cb: IoCallback | null = null;
+  /** Inline ops: the outcome, handed to cb on the next tick. */
+  err: NodeJS.ErrnoException | null = null;
   readonly step = (err: NodeJS.ErrnoException | null, n: number): void => this.img.onStep(this, err, n);
+
+  aioDone(res: number): void {
+    this.img.onAio(this, res);
+  }
 }
 
 class RawImageFile implements RawImage {
@@ -221,6 +272,16 @@ class RawImageFile implements RawImage {
   readonly direct: boolean;
   readonly directFallback: string | null;
   readonly ignoredTailBytes: number;
+  readonly issue: IssueMode;
+  readonly issueReason: string;
+  private readonly inline: boolean;
+  private readonly aio: AioContext | null;
+  /** AIO transfers that would have blocked and went to the threadpool instead. */
+  aioFallbacks = 0;
+  /** Inline ops done, their callbacks due on the next tick (one tick per batch). */
+  private readonly settled: IoOp[] = [];
+  private settleScheduled = false;
+  private readonly settleBound = (): void => this.settleAll();
   private size: number;
   private discardSup: DiscardSupport | null;
   private note: string | null;
@@ -244,6 +305,10 @@ class RawImageFile implements RawImage {
     this.note = s.discardNote;
     this.direct = s.direct;
     this.directFallback = s.directFallback;
+    this.issue = s.issue;
+    this.issueReason = s.issueReason;
+    this.inline = s.issue === 'inline';
+    this.aio = s.aio;
   }
 
   get sizeBytes(): number {
@@ -336,12 +401,33 @@ class RawImageFile implements RawImage {
   onStep(op: IoOp, err: NodeJS.ErrnoException | null, n: number): void {
     if (err === null) {
       op.done += n;
-      if (op.done < op.len) {
-        if (n > 0) return this.issue(op);
-        // EOF inside the image (a file truncated behind our back): reads see zeros.
-        if (op.write) err = this.refuse('EIO', `short write at ${op.pos + op.done}`);
-        else op.buf.fill(0, op.bufOffset + op.done, op.bufOffset + op.len);
-      }
+      if (op.done < op.len && n > 0) return this.submit(op);
+    }
+    this.settle(op, err);
+  }
+
+  /** An AIO transfer (or what was left of one) ended with res bytes or -errno. */
+  onAio(op: IoOp, res: number): void {
+    if (res === -EAGAIN || res === -EOPNOTSUPP) {
+      // It would have blocked the event loop: the threadpool does what is left.
+      this.aioFallbacks++;
+      return this.submit(op);
+    }
+    if (res < 0) {
+      const code = errnoName(-res);
+      return this.settle(op, Object.assign(new Error(code), { code, errno: res }));
+    }
+    op.done += res;
+    if (op.done < op.len && res > 0) return this.aio!.submit(op, op.write, this.fd, op.addr + op.done, op.len - op.done, op.pos + op.done);
+    this.settle(op, null);
+  }
+
+  /** The op ended (err, or short at EOF when done < len): answers its callback. */
+  private settle(op: IoOp, err: NodeJS.ErrnoException | null): void {
+    if (err === null && op.done < op.len) {
+      // EOF inside the image (a file truncated behind our back): reads see zeros.
+      if (op.write) err = this.refuse('EIO', `short write at ${op.pos + op.done}`);
+      else op.buf.fill(0, op.bufOffset + op.done, op.bufOffset + op.len);
     }
     const cb = op.cb!;
     let failure: StorageError | null = null;
@@ -350,6 +436,7 @@ class RawImageFile implements RawImage {
       failure = err instanceof StorageError ? err : this.wrap(err, what);
     }
     op.cb = null;
+    op.err = null;
     op.buf = EMPTY;
     this.pool.push(op);
     this.finished();
@@ -368,10 +455,54 @@ class RawImageFile implements RawImage {
     op.done = 0;
     op.cb = cb;
     this.inflight++;
-    this.issue(op);
+    if (this.inline) return this.runInline(op);
+    if (this.aio !== null) {
+      const at = dmaAddressOf(buf);
+      if (at >= 0) {
+        op.addr = at + bufOffset;
+        return this.aio.submit(op, write, this.fd, op.addr, len, pos);
+      }
+    }
+    op.addr = -1;
+    this.submit(op);
   }
 
-  private issue(op: IoOp): void {
+  /** The whole transfer now, on this thread; the callback follows on the next tick. */
+  private runInline(op: IoOp): void {
+    try {
+      while (op.done < op.len) {
+        const d = op.done;
+        const n = op.write
+          ? fs.writeSync(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d)
+          : fs.readSync(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d);
+        if (n === 0) break;
+        op.done += n;
+      }
+    } catch (e) {
+      op.err = e as NodeJS.ErrnoException;
+    }
+    this.settled.push(op);
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      process.nextTick(this.settleBound);
+    }
+  }
+
+  private settleAll(): void {
+    // Ops settled by the callbacks themselves join this loop.
+    const q = this.settled;
+    let i = 0;
+    try {
+      for (; i < q.length; i++) this.settle(q[i], q[i].err);
+    } finally {
+      // A throwing callback leaves the rest for another tick.
+      q.splice(0, Math.min(i + 1, q.length));
+      this.settleScheduled = q.length > 0;
+      if (this.settleScheduled) process.nextTick(this.settleBound);
+    }
+  }
+
+  private submit(op: IoOp): void {
     const d = op.done;
     if (op.write) fs.write(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);
     else fs.read(this.fd, op.buf, op.bufOffset + d, op.len - d, op.pos + d, op.step);

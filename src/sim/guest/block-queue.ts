@@ -7,26 +7,12 @@
 // publishes in xenstore); start(disk) once the backend is Connected; prepare/submit requests;
 // close() ends every grant (retrying while the backend still maps them).
 import type { Subscription } from 'rxjs';
-import {
-  abiFor,
-  BLKIF_MAX_SEGMENTS_PER_REQUEST,
-  BLKIF_OP_DISCARD,
-  BLKIF_OP_FLUSH_DISKCACHE,
-  BLKIF_OP_INDIRECT,
-  BLKIF_OP_READ,
-  BLKIF_OP_WRITE,
-  BLKIF_OP_WRITE_BARRIER,
-  BlkifRequestCopy,
-  BlkifResponseCopy,
-  FrontRing,
-  ringEntries,
-  SEGMENT_SIZE,
-  MAX_RING_PAGE_ORDER,
-  SEGMENTS_PER_INDIRECT_PAGE,
-  SECTORS_PER_PAGE,
-  XEN_PAGE_SIZE,
-  type RingFault,
-} from '../../blkif';
+import { abiFor } from '../../blkif/abi';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER, SEGMENT_SIZE, MAX_RING_PAGE_ORDER, SEGMENTS_PER_INDIRECT_PAGE, SECTORS_PER_PAGE, XEN_PAGE_SIZE } from '../../blkif/constants';
+import { FrontRing } from '../../blkif/front-ring';
+import { BlkifRequestCopy, BlkifResponseCopy } from '../../blkif/messages';
+import type { RingFault } from '../../blkif/ring-fault';
+import { ringEntries } from '../../blkif/sring';
 import type { EvtchnPort } from '../../io/ports';
 import type { BackendDiskInfo } from '../../machines/block/backend-info';
 import type { BlkifProtocol, ConnectParams } from '../../machines/block/connect-params';
@@ -292,7 +278,7 @@ export class GuestBlockQueue {
     q.segCount = 0;
     q.nrSegments = 0;
     q.indirectOp = 0;
-    const wireOp = OPS[r.op];
+    const wireOp = wireOperation(r.op);
     if (r.op === 'discard') {
       q.operation = BLKIF_OP_DISCARD;
       q.flag = r.secure ? 1 : 0;
@@ -407,7 +393,7 @@ export class GuestBlockQueue {
       return;
     }
     // An indirect request is answered with its indirect_op: the same wire operation.
-    if (rsp.operation !== OPS[r.op]) this.badOps++;
+    if (rsp.operation !== wireOperation(r.op)) this.badOps++;
     if (!this.negotiated!.persistent && r.op !== 'discard') {
       for (let i = 0; i < r.pages; i++) this.endOrLinger(r.refs[i]);
       if (r.pages > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
@@ -469,13 +455,21 @@ export class GuestBlockQueue {
   }
 }
 
-const OPS: Record<GuestOp, number> = {
-  read: BLKIF_OP_READ,
-  write: BLKIF_OP_WRITE,
-  flush: BLKIF_OP_FLUSH_DISKCACHE,
-  barrier: BLKIF_OP_WRITE_BARRIER,
-  discard: BLKIF_OP_DISCARD,
-};
+/** A switch, not a table lookup by string: this runs twice per request. */
+function wireOperation(op: GuestOp): number {
+  switch (op) {
+    case 'read':
+      return BLKIF_OP_READ;
+    case 'write':
+      return BLKIF_OP_WRITE;
+    case 'flush':
+      return BLKIF_OP_FLUSH_DISKCACHE;
+    case 'barrier':
+      return BLKIF_OP_WRITE_BARRIER;
+    case 'discard':
+      return BLKIF_OP_DISCARD;
+  }
+}
 
 function segFirst(r: GuestRequest, i: number): number {
   return i === 0 ? r.firstSect : 0;

@@ -2,7 +2,7 @@
 // and discards, checks every read against the generation of each sector, and checks that every
 // request id gets exactly one response. Reports throughput, latency, errors and stalls.
 import { performance } from 'node:perf_hooks';
-import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../blkif';
+import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../blkif/constants';
 import { LatencyHistogram } from '../../effects/dataplane/latency-histogram';
 import type { GuestBlockQueue, GuestOp, GuestRequest } from './block-queue';
 import { checkSector, describeSector, fillSector, isZeroSector } from './pattern';
