@@ -20,6 +20,13 @@ counter() { cat "/run/xentest/$1" 2> /dev/null || echo 0; }
 bump() { echo $(($(counter "$1") + 1)) > "/run/xentest/$1"; counter "$1"; }
 xs_guest() { xenstore-read "/local/domain/$(domid_of "$1")/data/xentest/$2" 2> /dev/null; }
 
+# node --version only (a full Node start costs seconds in dom0 under TCG)
+node_version() {
+  v=$(node --version) || return 1
+  xt_info node-version "$v"
+  echo "node $v"
+}
+
 make_disk() {
   mkdir -p "$DISK_DIR"
   rm -f "$XB_IMAGE"
@@ -50,56 +57,75 @@ xenblkd_start() {
   dp=${1:-auto}
   ip link set lo up 2> /dev/null # the dashboard and /metrics listen on loopback
   n=$(bump xenblkd-starts)
-  set -- run --xenstore "$XS_SOCKET" --state-dir "$XB_STATE" --log-format json --data-path "$dp" --http "$XB_HTTP"
+  set -- run --xenstore "$XS_SOCKET" --state-dir "$XB_STATE" --log-format json --log-level "${XB_LOG_LEVEL:-info}" \
+    --data-path "$dp" --http "$XB_HTTP"
   if [ -f /run/xentest/record ]; then
     mkdir -p "$XB_SESSIONS"
     set -- "$@" --record "$XB_SESSIONS/real-xen-$n.jsonl"
   fi
-  echo "{\"xentest\":\"start $n\",\"argv\":\"$*\",\"uptime\":$(xt_now)}" >> "$XB_LOG"
+  echo "{\"xentest\":\"start $n\",\"argv\":\"$*\",\"uptime\":$(xt_now),\"time\":$(date +%s)000}" >> "$XB_LOG"
   xt_relay xenblkd "$XB_LOG"
   t0=$(xt_now)
-  cd "$XENBLKD_DIR" && setsid node "$XB_MAIN" "$@" >> "$XB_LOG" 2>&1 < /dev/null &
+  # shellcheck disable=SC2086 # XB_NODE_FLAGS: node options for diagnostics (--cpu-prof)
+  cd "$XENBLKD_DIR" && setsid node $XB_NODE_FLAGS "$XB_MAIN" "$@" >> "$XB_LOG" 2>&1 < /dev/null &
   launched=$!
-  xt_wait_for 90 "xenblkd start $n to serve" sh -c "[ \$(grep -c 'serving backend/' $XB_LOG) -ge $n ] || ! kill -0 $launched 2> /dev/null"
+  xt_wait_for "${XB_START_WAIT:-240}" "xenblkd start $n to serve" sh -c "[ \$(grep -c 'serving backend/' $XB_LOG) -ge $n ] || ! kill -0 $launched 2> /dev/null"
   rc=$?
   kill -0 "$launched" 2> /dev/null || { tail -n 5 "$XB_LOG"; echo "xenblkd exited during start $n"; return 1; }
-  [ $rc -eq 0 ] || return 1
+  [ $rc -eq 0 ] || { proc_state "$launched"; return 1; }
   xt_info "xenblkd-start-$n" "$(xt_since "$t0") s, data path $dp"
   grep 'serving backend/' "$XB_LOG" | tail -n 1
 }
 
-# scrape LABEL: the daemon's /metrics now (per-device counters restart with each process)
+# what a process is doing (for a start that does not finish)
+proc_state() {
+  echo "== process $1: $(tr '\0' ' ' < "/proc/$1/cmdline")"
+  grep -E '^(State|Threads|VmRSS)' "/proc/$1/status"
+  for t in /proc/"$1"/task/*; do echo "thread $(basename "$t") $(cat "$t/comm"): $(cut -d' ' -f3 "$t/stat") wchan=$(cat "$t/wchan" 2> /dev/null)"; done
+  ls -l "/proc/$1/fd" | sed 's/.* \([0-9]* -> \)/\1/'
+  tail -n 20 "$XB_LOG"
+}
+
+# scrape LABEL (busybox wget -T segfaults: timeout(1) instead): the daemon's /metrics now (per-device counters restart with each process)
 scrape() {
   mkdir -p "$XB_METRICS"
-  wget -q -T 10 -O "$XB_METRICS/$1.txt" "http://$XB_HTTP/metrics" || { echo "GET /metrics failed"; return 1; }
+  timeout 60 wget -q -O "$XB_METRICS/$1.txt" "http://$XB_HTTP/metrics" || { echo "GET /metrics failed" >&2; return 1; }
   grep '^xenblkd_device_' "$XB_METRICS/$1.txt" | grep -v '^#'
 }
 
-# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload has finished a round since the
-# last look, SIGKILL the daemon in the middle of the next one, start it again with another
-# data path, and wait until the guest completes a round on the new daemon
+# guest_ops_above NAME N SECONDS: wait until NAME's workload has verified more than N writes
+guest_ops_above() {
+  xt_wait_for "$3" "$1 to verify write $(($2 + 1))" \
+    sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$1")/data/xentest/ops 2> /dev/null || echo 0) -gt $2 ]"
+}
+
+# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload verified two more writes, freeze
+# the daemon (SIGSTOP) at a random moment, let the guest queue requests for 2 s, SIGKILL it,
+# start it again with DATA_PATH, and wait until the guest verifies two more writes served by
+# the new daemon. The new daemon logs how many requests it found waiting in the ring.
 xenblkd_kill_restart() {
   name=$1 dp=$2
-  r0=$(xs_guest "$name" round); r0=${r0:-0}
-  xt_wait_for 240 "$name to finish a round after round $r0" sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$name")/data/xentest/round 2> /dev/null || echo 0) -gt $r0 ]" || return 1
-  usleep $(((RANDOM % 2000) * 1000))
+  o0=$(xs_guest "$name" ops)
+  guest_ops_above "$name" $((${o0:-0} + 1)) 300 || return 1
   k=$(($(counter xenblkd-kills) + 1))
   scrape "life-$k" > /dev/null || return 1
-  inflight=$(sed -n 's/^xenblkd_device_in_flight{[^}]*} //p' "$XB_METRICS/life-$k.txt" | head -n 1)
+  usleep $(((RANDOM % 1500) * 1000))
   pid=$(xenblkd_pid)
   [ -n "$pid" ] && kill -0 "$pid" || { echo "no running xenblkd to kill"; return 1; }
-  kill -KILL "$pid"
+  kill -STOP "$pid"
   t0=$(xt_now)
+  sleep 2
+  kill -KILL "$pid"
   xt_wait_for 10 "pid $pid to die" sh -c "! kill -0 $pid 2> /dev/null" || return 1
   bump xenblkd-kills > /dev/null
-  r1=$(xs_guest "$name" round)
-  echo "SIGKILL to xenblkd pid $pid during round $((r1 + 1)) of $name (requests in flight at the last scrape: ${inflight:-?})"
+  o1=$(xs_guest "$name" ops)
+  echo "SIGKILL to xenblkd pid $pid after $name verified $o1 writes"
   [ "$(xs_guest "$name" status)" = workload ] || { echo "the workload of $name is not running"; return 1; }
   xenblkd_start "$dp" || return 1
   grep 'serving backend/' "$XB_LOG" | tail -n 1 | grep -q 'recovered' || { echo "the restarted daemon recovered no device"; return 1; }
-  xt_wait_for 240 "$name to finish round $((r1 + 1)) on the restarted daemon" \
-    sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$name")/data/xentest/round 2> /dev/null || echo 0) -gt $r1 ]" || return 1
-  xt_info "kill-$k" "$name round $((r1 + 1)), in flight ${inflight:-?}, I/O went on after $(xt_since "$t0") s, restarted with data path $dp"
+  guest_ops_above "$name" $((o1 + 1)) 300 || return 1
+  waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
+  xt_info "kill-$k" "$name after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
   xt_info xenblkd-kills "$k"
 }
 
@@ -199,7 +225,7 @@ domu_gone() {
   xt_wait_for 120 "domain $domid to go" sh -c "! xl domid $1 > /dev/null 2>&1 && ! xenstore-exists /local/domain/$domid" || return 1
   xt_wait_for 60 "backend/vbd/$domid to go" sh -c "! xenstore-exists /local/domain/0/backend/vbd/$domid" || return 1
   ! xenstore-exists "/libxl/$domid" || { echo "/libxl/$domid is still there"; return 1; }
-  xt_wait_for 30 "xenblkd to retire the device" sh -c "wget -q -T 10 -O - http://$XB_HTTP/metrics | grep -q '^xenblkd_devices 0'" || return 1
+  xt_wait_for 30 "xenblkd to retire the device" sh -c "timeout 20 wget -q -O - http://$XB_HTTP/metrics | grep -q '^xenblkd_devices 0'" || return 1
   grep "remove XENBUS_PATH=backend/vbd/$domid" /var/log/xentest/vbd-hook.log | tail -n 1
   echo "domain $domid, its backend and frontend nodes and the daemon's device are gone"
 }

@@ -8,16 +8,17 @@ SLOT_BYTES=4194304
 SLOTS=48
 # the manifest's home on the disk (a 256 MiB image): the last MiB
 MANIFEST_OFF=267386880
-SIZES="4096 45056 131072 1048576 4194304"
+SIZES="4096 45056 131072 1048576"
 MODES="direct sync fsync"
 
 xs_get() { xenstore-read "data/xentest/$1" 2> /dev/null; }
 xs_put() { xenstore-write "data/xentest/$1" "$2"; }
 
-# centiseconds since boot, from /proc/uptime without forking
+# NOW = centiseconds since boot, from /proc/uptime without forking (forks are dear in a PV
+# guest under TCG)
 now_cs() {
   read -r _up _ < /proc/uptime
-  echo $((${_up%.*} * 100 + 1${_up#*.} - 100))
+  NOW=$((${_up%.*} * 100 + 1${_up#*.} - 100))
 }
 
 xs_ready() {
@@ -72,14 +73,14 @@ put_pattern() {
   [ "$size" -lt "$SLOT_BYTES" ] && off=$((off + (RANDOM % 8) * 512))
   dd if=/dev/urandom of="$WL/pat" bs="$size" count=1 iflag=fullblock 2> /dev/null || return 1
   want=$(sha256sum < "$WL/pat" | cut -d' ' -f1)
-  t0=$(now_cs)
+  now_cs; t0=$NOW
   case "$mode" in
   direct) dd if="$WL/pat" of="$dev" bs="$size" count=1 seek="$off" oflag=direct,seek_bytes conv=notrunc 2> "$WL/dd.err" ;;
   sync) dd if="$WL/pat" of="$dev" bs="$size" count=1 seek="$off" oflag=seek_bytes conv=notrunc 2> "$WL/dd.err" && sync ;;
   fsync) dd if="$WL/pat" of="$dev" bs="$size" count=1 seek="$off" oflag=seek_bytes conv=notrunc,fsync 2> "$WL/dd.err" ;;
   esac || { echo "write of $size bytes at $off ($mode) failed: $(tail -n 1 "$WL/dd.err")"; return 1; }
   got=$(dd if="$dev" bs="$size" count=1 skip="$off" iflag=direct,skip_bytes 2> "$WL/dd.err" | sha256sum | cut -d' ' -f1)
-  t1=$(now_cs)
+  now_cs; t1=$NOW
   [ -n "$got" ] || { echo "read back at $off failed"; return 1; }
   [ "$got" = "$want" ] || { echo "MISMATCH slot $slot: $size bytes at $off ($mode) read back $got, wrote $want"; return 1; }
   echo "$off $size $want" > "$WL/slot.$slot"
@@ -109,14 +110,14 @@ discard_slot() {
 stall_probe() {
   max=0 n=0
   while [ ! -e "$WL/stop-probe" ]; do
-    t0=$(now_cs)
+    now_cs; t0=$NOW
     dd if="$1" of=/dev/null bs=4096 count=1 skip=$((RANDOM % 60000)) iflag=direct 2> /dev/null \
-      || echo "probe read failed at $(now_cs)" >> "$WL/errors"
-    d=$(($(now_cs) - t0))
+      || echo "probe read failed at $t0" >> "$WL/errors"
+    now_cs
     n=$((n + 1))
-    if [ "$d" -gt "$max" ]; then max=$d; echo "$max" > "$WL/stall-max-cs"; fi
+    if [ $((NOW - t0)) -gt "$max" ]; then max=$((NOW - t0)); echo "$max" > "$WL/stall-max-cs"; fi
     echo "$n" > "$WL/probes"
-    usleep 20000
+    usleep 100000
   done
 }
 
@@ -128,15 +129,15 @@ wl_init() {
 }
 
 # workload NAME MIN_ROUNDS: rounds of every size and write mode until dom0 writes stop=1 (and
-# at least MIN_ROUNDS rounds ran); a stall probe reads alongside. Round numbers go to
-# data/xentest/round so dom0 can time its daemon kills and see I/O resume.
+# at least MIN_ROUNDS rounds ran); a stall probe reads alongside. The count of verified writes
+# goes to data/xentest/ops after each, so dom0 can time its daemon kills and see I/O resume.
 workload() {
   dev=$(dev_of "$1") min=${2:-2}
   wl_init
   rm -f "$WL/stop-probe" "$WL/errors"
   stall_probe "$dev" &
   probe=$!
-  r=$(cat "$WL/rounds") start=$r slot=$((r * 5 % SLOTS)) rc=0
+  r=$(cat "$WL/rounds") start=$r slot=$((r * 5 % SLOTS)) rc=0 ops=0
   xs_put status workload
   while :; do
     i=0
@@ -144,6 +145,8 @@ workload() {
       set -- $MODES
       shift $(((r + i) % 3))
       put_pattern "$dev" "$slot" "$size" "$1" || { rc=1; break 2; }
+      ops=$((ops + 1))
+      xs_put ops "$ops"
       slot=$(((slot + 1) % SLOTS))
       i=$((i + 1))
     done
@@ -157,6 +160,7 @@ workload() {
   done
   touch "$WL/stop-probe"
   wait "$probe"
+  xs_put status "workload-end"
   [ -s "$WL/errors" ] && { cat "$WL/errors"; echo "the stall probe saw read errors"; return 1; }
   wl_facts
   [ "$rc" -eq 0 ] || return 1

@@ -12,11 +12,7 @@ timed() {
 boot_steps
 run node-version 60 timed node-version node --version
 run node-e 120 timed node-e node -e 0
-run node-e-again 120 timed node-e-again node -e 0
-run node-e-jitless 120 timed node-e-jitless node --jitless -e 0
 run cli-version 200 timed cli-version node /opt/xenblkd/dist/cli/main.js version
 run run-help 200 timed run-help node /opt/xenblkd/dist/cli/main.js run --help
-run run-help-jitless 200 timed run-help-jitless node --jitless /opt/xenblkd/dist/cli/main.js run --help
 run bundle 200 timed bundle sh -c '[ ! -f /opt/xenblkd/dist/xenblkd.js ] || node /opt/xenblkd/dist/xenblkd.js run --help'
-run bundle-jitless 200 timed bundle-jitless sh -c '[ ! -f /opt/xenblkd/dist/xenblkd.js ] || node --jitless /opt/xenblkd/dist/xenblkd.js run --help'
-run bundle-semi 200 timed bundle-semi sh -c '[ ! -f /opt/xenblkd/dist/xenblkd.js ] || node --max-semi-space-size=64 /opt/xenblkd/dist/xenblkd.js run --help'
+
