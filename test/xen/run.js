@@ -20,7 +20,8 @@ const XEN_SCRIPTS = path.join(PROJECT, 'scripts/xen');
 
 const USAGE = `usage: npm run test:xen -- [options]
   --scenario NAME      dom0 scenario (scripts/xen/dom0/scenarios/NAME.sh), default real-xen
-  --timeout SECONDS    limit for the QEMU run, default 780
+  --budget SECONDS     limit for the whole run, default 870 (QEMU gets what the host stages left)
+  --timeout SECONDS    limit for the QEMU run (default: from --budget, at least 240)
   --artifacts DIR      where logs and the report go, default test-artifacts/xen
   --work DIR           scratch and cache folder, default .xen-work
   --skip-install       don't check the Debian packages
@@ -34,7 +35,8 @@ function options(argv) {
     args: argv,
     options: {
       scenario: { type: 'string', default: 'real-xen' },
-      timeout: { type: 'string', default: '780' },
+      budget: { type: 'string', default: '870' },
+      timeout: { type: 'string' },
       artifacts: { type: 'string', default: path.join(PROJECT, 'test-artifacts/xen') },
       work: { type: 'string', default: path.join(PROJECT, '.xen-work') },
       'skip-install': { type: 'boolean', default: false },
@@ -53,9 +55,14 @@ function options(argv) {
   if (!fs.existsSync(path.join(XEN_SCRIPTS, 'dom0/scenarios', `${values.scenario}.sh`))) {
     throw new Error(`no scenario scripts/xen/dom0/scenarios/${values.scenario}.sh`);
   }
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout wants a number of seconds, got '${values.timeout}'`);
-  return { ...values, timeout, artifacts: path.resolve(values.artifacts), work: path.resolve(values.work) };
+  const seconds = (name) => {
+    const n = Number(values[name]);
+    if (!(n > 0)) throw new Error(`--${name} wants a number of seconds, got '${values[name]}'`);
+    return n;
+  };
+  const budget = seconds('budget');
+  const timeout = values.timeout === undefined ? undefined : seconds('timeout');
+  return { ...values, budget, timeout, artifacts: path.resolve(values.artifacts), work: path.resolve(values.work) };
 }
 
 const started = process.hrtime.bigint();
@@ -195,7 +202,7 @@ async function main() {
         dom0Cmdline: `console=hvc0 earlyprintk=xen xentest.scenario=${opt.scenario}`,
         memMiB: 3072,
         smp: 2,
-        timeoutS: opt.timeout,
+        timeoutS: opt.timeout ?? Math.max(240, Math.floor(opt.budget - elapsed())),
         silenceS: 180,
         serialLog: path.join(opt.artifacts, 'serial.log'),
         onLine: (line, at, handle) => onConsoleLine(runLog, opt, line, at, handle),

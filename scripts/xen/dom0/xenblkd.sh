@@ -20,6 +20,13 @@ counter() { cat "/run/xentest/$1" 2> /dev/null || echo 0; }
 bump() { echo $(($(counter "$1") + 1)) > "/run/xentest/$1"; counter "$1"; }
 xs_guest() { xenstore-read "/local/domain/$(domid_of "$1")/data/xentest/$2" 2> /dev/null; }
 
+# prepare IMAGE_MIB: Node's version, a sparse image, session recording if the daemon has it
+prepare() {
+  node_version || return 1
+  make_disk "$1" || return 1
+  record_hook
+}
+
 # node --version only (a full Node start costs seconds in dom0 under TCG)
 node_version() {
   v=$(node --version) || return 1
@@ -99,14 +106,14 @@ guest_ops_above() {
     sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$1")/data/xentest/ops 2> /dev/null || echo 0) -gt $2 ]"
 }
 
-# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload verified two more writes, freeze
-# the daemon (SIGSTOP) at a random moment, let the guest queue requests for 2 s, SIGKILL it,
-# start it again with DATA_PATH, and wait until the guest verifies two more writes served by
-# the new daemon. The new daemon logs how many requests it found waiting in the ring.
+# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload verified a write since the daemon
+# last started, freeze the daemon (SIGSTOP) at a random moment, let the guest queue requests
+# for 2 s, SIGKILL it, start it again with DATA_PATH, and wait until the guest verifies another
+# write, served by the new daemon. The new daemon logs how many requests it found waiting.
 xenblkd_kill_restart() {
   name=$1 dp=$2
-  o0=$(xs_guest "$name" ops)
-  guest_ops_above "$name" $((${o0:-0} + 1)) 300 || return 1
+  # I/O flows: the guest verified a write since the daemon last (re)started
+  guest_ops_above "$name" "$(counter "ops-at-start.$name")" 300 || return 1
   k=$(($(counter xenblkd-kills) + 1))
   scrape "life-$k" > /dev/null || return 1
   usleep $(((RANDOM % 1500) * 1000))
@@ -123,7 +130,8 @@ xenblkd_kill_restart() {
   [ "$(xs_guest "$name" status)" = workload ] || { echo "the workload of $name is not running"; return 1; }
   xenblkd_start "$dp" || return 1
   grep 'serving backend/' "$XB_LOG" | tail -n 1 | grep -q 'recovered' || { echo "the restarted daemon recovered no device"; return 1; }
-  guest_ops_above "$name" $((o1 + 1)) 300 || return 1
+  echo "$o1" > "/run/xentest/ops-at-start.$name"
+  guest_ops_above "$name" "$o1" 300 || return 1
   waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
   xt_info "kill-$k" "$name after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
   xt_info xenblkd-kills "$k"
@@ -142,19 +150,20 @@ stop_workload() {
 # image_check: the manifest the guest left in the image, checked against the image file in
 # dom0: what the guest wrote reached the backing file
 image_check() {
-  dd if="$XB_IMAGE" bs=65536 count=1 skip=$((MANIFEST_OFF / 65536)) 2> /dev/null | tr -d '\0' > /run/xentest/manifest.block
-  set -- $(head -n 1 /run/xentest/manifest.block)
+  label=${1:-x}
+  dd if="$XB_IMAGE" bs=65536 count=1 skip=$((MANIFEST_OFF / 65536)) 2> /dev/null | tr -d '\0' > "$XT_RUNDIR/manifest.block"
+  set -- $(head -n 1 "$XT_RUNDIR/manifest.block")
   [ "$1" = XENTEST-MANIFEST ] || { echo "no manifest in $XB_IMAGE"; return 1; }
   n=$2
-  tail -n +2 /run/xentest/manifest.block | grep . > /run/xentest/manifest
-  [ "$(sha256sum < /run/xentest/manifest | cut -d' ' -f1)" = "$3" ] || { echo "manifest checksum mismatch"; return 1; }
+  tail -n +2 "$XT_RUNDIR/manifest.block" | grep . > "$XT_RUNDIR/manifest"
+  [ "$(sha256sum < "$XT_RUNDIR/manifest" | cut -d' ' -f1)" = "$3" ] || { echo "manifest checksum mismatch"; return 1; }
   bad=0 bytes=0
   while read -r off size sum; do
     got=$(dd if="$XB_IMAGE" bs="$size" count=1 skip="$off" iflag=skip_bytes 2> /dev/null | sha256sum | cut -d' ' -f1)
     bytes=$((bytes + size))
     [ "$got" = "$sum" ] || { bad=$((bad + 1)); echo "MISMATCH in the image: $size bytes at $off"; }
-  done < /run/xentest/manifest
-  xt_info "image-check-${1:-x}" "$n regions, $bytes bytes"
+  done < "$XT_RUNDIR/manifest"
+  xt_info "image-check-$label" "$n regions, $bytes bytes"
   echo "$n regions ($bytes bytes) of the image match the guest's manifest, $bad do not"
   [ "$bad" -eq 0 ] && [ "$n" -gt 0 ]
 }

@@ -21,6 +21,12 @@ now_cs() {
   NOW=$((${_up%.*} * 100 + 1${_up#*.} - 100))
 }
 
+# guest_ready: a PV guest that can read and write its xenstore directory
+guest_ready() {
+  guest_facts || return 1
+  xs_ready
+}
+
 xs_ready() {
   domid=$(xenstore-read domid) || { echo "xenstore-read domid failed"; return 1; }
   echo "this is domain $domid; data/xentest is ours"
@@ -38,6 +44,24 @@ wait_disk() {
   echo "$1: $sectors sectors"
   [ "$sectors" -gt 0 ] || { echo "$1 has no sectors"; return 1; }
   dd if="/dev/$1" of=/dev/null bs=4096 count=1 iflag=direct 2> /dev/null || { echo "reading $1 failed"; return 1; }
+}
+
+# disk_ready NAME ORDER [SEGMENTS] [BLKFRONT PARAMS...]: load blkfront, wait for the disk,
+# check the ring and the indirect segments blkfront negotiated
+disk_ready() {
+  name=$1 order=$2 segs=$3
+  shift 3
+  blkfront_load "$@" || return 1
+  wait_disk "$name" 120 || return 1
+  disk_facts "$name" "$order" "$segs"
+}
+
+# after_workload NAME LABEL: the block layer's counters, the manifest saved on the disk, every
+# region checked (fact domu-verified-LABEL)
+after_workload() {
+  record_stat "$1" workload || return 1
+  manifest_save "$1" || return 1
+  verify "$1" "$2"
 }
 
 # wait_gone NAME: the backend unplugged the disk and blkfront removed it
@@ -128,11 +152,12 @@ wl_init() {
   [ -f "$WL/op-max-what" ] || echo - > "$WL/op-max-what"
 }
 
-# workload NAME MIN_ROUNDS: rounds of every size and write mode until dom0 writes stop=1 (and
-# at least MIN_ROUNDS rounds ran); a stall probe reads alongside. The count of verified writes
-# goes to data/xentest/ops after each, so dom0 can time its daemon kills and see I/O resume.
+# workload NAME MIN_ROUNDS [until-stop]: MIN_ROUNDS rounds of every size and write mode, or
+# with until-stop as many more as it takes dom0 to write stop=1; a stall probe reads alongside.
+# The count of verified writes goes to data/xentest/ops after each, so dom0 can time its daemon
+# kills and see I/O resume.
 workload() {
-  dev=$(dev_of "$1") min=${2:-2}
+  dev=$(dev_of "$1") min=${2:-2} until=${3:-}
   wl_init
   rm -f "$WL/stop-probe" "$WL/errors"
   stall_probe "$dev" &
@@ -156,7 +181,7 @@ workload() {
     echo "$r" > "$WL/rounds"
     xs_put round "$r"
     xt_log "round $r: $(cat "$WL/bytes") bytes verified, longest op $(cat "$WL/op-max-cs")0 ms, longest probe $(cat "$WL/stall-max-cs")0 ms"
-    [ $((r - start)) -ge "$min" ] && [ "$(xs_get stop)" = 1 ] && break
+    [ $((r - start)) -ge "$min" ] && { [ -z "$until" ] || [ "$(xs_get stop)" = 1 ]; } && break
   done
   touch "$WL/stop-probe"
   wait "$probe"
@@ -193,6 +218,7 @@ manifest_save() {
 # manifest_load NAME: the manifest read back from the disk (checks its own checksum)
 manifest_load() {
   dev=$(dev_of "$1")
+  wl_init
   dd if="$dev" bs=65536 count=1 skip=$((MANIFEST_OFF / 65536)) iflag=direct 2> /dev/null | tr -d '\0' > "$WL/manifest.block"
   set -- $(head -n 1 "$WL/manifest.block")
   [ "$1" = XENTEST-MANIFEST ] || { echo "no manifest on the disk"; return 1; }
@@ -220,6 +246,12 @@ verify() {
   echo "$n regions ($bytes bytes) checked, $bad mismatches"
   [ "$n" -gt 0 ] || { echo "nothing to verify"; return 1; }
   [ "$bad" -eq 0 ]
+}
+
+# verify_previous NAME: the manifest a previous guest left on the disk, every region checked
+verify_previous() {
+  manifest_load "$1" || return 1
+  verify "$1" previous
 }
 
 # the guest's block layer counters: reads, writes, discards, flushes completed

@@ -4,15 +4,10 @@
 . /xentest/domu/steps.sh
 . /xentest/domu/disk.sh
 
-run guest-facts 30 guest_facts
-run xenstore 30 xs_ready
-run blkfront-load 60 blkfront_load
-run disk-ready 120 wait_disk xvda
-run disk-facts 30 disk_facts xvda 0
-run workload 900 workload xvda 3
-run blockstat-workload 10 record_stat xvda workload
-run manifest-save 60 manifest_save xvda
-run verify-after-kills 300 verify xvda after-kills
+run guest-ready 60 guest_ready
+run disk-ready 180 disk_ready xvda 0 ''
+run workload 900 workload xvda 2 until-stop
+run after-workload 300 after_workload xvda after-kills
 run ready-for-detach 10 say wait-detach
 run detach-seen 120 wait_gone xvda
 run ready-for-attach 10 say wait-attach
