@@ -14,6 +14,7 @@ const { boot } = require('./lib/qemu');
 const { writeReport } = require('./lib/report');
 const { splitRelayed } = require('./lib/relayed');
 const { writeResults } = require('./lib/results');
+const { buildIsCurrent } = require('./lib/freshness');
 
 const PROJECT = path.resolve(__dirname, '../..');
 const XEN_SCRIPTS = path.join(PROJECT, 'scripts/xen');
@@ -26,6 +27,7 @@ const USAGE = `usage: npm run test:xen -- [options]
   --work DIR           scratch and cache folder, default .xen-work
   --skip-install       don't check the Debian packages
   --skip-build         don't run npm run build (use dist/ as it is)
+  --rebuild            run npm run build even when dist/ is newer than its sources
   --no-docs            don't write docs/real-xen-results.md and the README block
   --update-fixtures    copy recorded sessions to test/fixtures/sessions/real-xen-*.jsonl
   --verbose            echo every console line, not only markers`;
@@ -41,6 +43,7 @@ function options(argv) {
       work: { type: 'string', default: path.join(PROJECT, '.xen-work') },
       'skip-install': { type: 'boolean', default: false },
       'skip-build': { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       'update-fixtures': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -116,9 +119,12 @@ async function main() {
       );
     }
     if (!opt['skip-build']) {
-      await stages.run('build-project', () =>
-        runLogged('npm', ['run', 'build', '--silent'], { cwd: PROJECT, logFile: path.join(logs, 'npm-build.log') }),
-      );
+      await stages.run('build-project', () => {
+        const fresh = buildIsCurrent(PROJECT);
+        if (fresh.current && !opt.rebuild) return { note: `skipped: ${fresh.why}` };
+        runLogged('npm', ['run', 'build', '--silent'], { cwd: PROJECT, logFile: path.join(logs, 'npm-build.log') });
+        return { note: 'built' };
+      });
     }
     const kver = kernelVersion();
     const env = { PROJECT, KVER: kver };

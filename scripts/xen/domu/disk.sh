@@ -175,8 +175,8 @@ workload() {
       slot=$(((slot + 1) % SLOTS))
       i=$((i + 1))
     done
-    # every third round: discard a slot that the next round writes again
-    if [ $((r % 3)) -eq 2 ]; then discard_slot "$dev" "$slot" || { rc=1; break; }; fi
+    # discard the slot the next round writes first
+    discard_slot "$dev" "$slot" || { rc=1; break; }
     r=$((r + 1))
     echo "$r" > "$WL/rounds"
     xs_put round "$r"
