@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests use as real, independent peers and references.
 # Idempotent; needs root (or sudo) on Debian 12.
 set -eu
-PKGS="xenstore-utils python3-pyxs xen-utils-4.17 fio chromium procps gcc libc6-dev libxen-dev"
+PKGS="xenstore-utils python3-pyxs xen-utils-4.17 fio chromium procps gcc libc6-dev libxen-dev busybox-static"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

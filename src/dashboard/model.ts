@@ -102,7 +102,7 @@ function flatValue(value: unknown): string {
 
 export class DashboardModel {
   readonly events$ = new Subject<DashboardEvent>();
-  readonly machineSvgs: Record<string, string>;
+  private svgs: Record<string, string> | undefined;
   private readonly log = new Map<string, TransitionView[]>();
   private readonly recoveries: RecoveryView[] = [];
   private readonly lastCounters = new Map<string, { at: number; c: IoCounters }>();
@@ -112,10 +112,14 @@ export class DashboardModel {
 
   constructor(
     private readonly source: DashboardSource,
-    machines: Record<string, AnyStateMachine>,
+    private readonly machines: Record<string, AnyStateMachine>,
     private readonly clock: () => number = Date.now,
-  ) {
-    this.machineSvgs = Object.fromEntries(Object.entries(machines).map(([name, m]) => [name, toSvg(machineGraph(m))]));
+  ) {}
+
+  /** Laid out on first use: the layout costs seconds of CPU, a daemon's start must not pay it. */
+  get machineSvgs(): Record<string, string> {
+    this.svgs ??= Object.fromEntries(Object.entries(this.machines).map(([name, m]) => [name, toSvg(machineGraph(m))]));
+    return this.svgs;
   }
 
   devices(): DeviceView[] {

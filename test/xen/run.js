@@ -13,29 +13,39 @@ const { fileDigest, treeDigest, runLogged, cachedLayer, Stages } = require('./li
 const { boot } = require('./lib/qemu');
 const { writeReport } = require('./lib/report');
 const { splitRelayed } = require('./lib/relayed');
+const { writeResults } = require('./lib/results');
+const { buildIsCurrent } = require('./lib/freshness');
 
 const PROJECT = path.resolve(__dirname, '../..');
 const XEN_SCRIPTS = path.join(PROJECT, 'scripts/xen');
 
 const USAGE = `usage: npm run test:xen -- [options]
-  --scenario NAME      dom0 scenario (scripts/xen/dom0/scenarios/NAME.sh), default phase-a
-  --timeout SECONDS    limit for the QEMU run, default 780
+  --scenario NAME      dom0 scenario (scripts/xen/dom0/scenarios/NAME.sh), default real-xen
+  --budget SECONDS     limit for the whole run, default 870 (QEMU gets what the host stages left)
+  --timeout SECONDS    limit for the QEMU run (default: from --budget, at least 240)
   --artifacts DIR      where logs and the report go, default test-artifacts/xen
   --work DIR           scratch and cache folder, default .xen-work
   --skip-install       don't check the Debian packages
   --skip-build         don't run npm run build (use dist/ as it is)
+  --rebuild            run npm run build even when dist/ is newer than its sources
+  --no-docs            don't write docs/real-xen-results.md and the README block
+  --update-fixtures    copy recorded sessions to test/fixtures/sessions/real-xen-*.jsonl
   --verbose            echo every console line, not only markers`;
 
 function options(argv) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      scenario: { type: 'string', default: 'phase-a' },
-      timeout: { type: 'string', default: '780' },
+      scenario: { type: 'string', default: 'real-xen' },
+      budget: { type: 'string', default: '870' },
+      timeout: { type: 'string' },
       artifacts: { type: 'string', default: path.join(PROJECT, 'test-artifacts/xen') },
       work: { type: 'string', default: path.join(PROJECT, '.xen-work') },
       'skip-install': { type: 'boolean', default: false },
       'skip-build': { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
+      'no-docs': { type: 'boolean', default: false },
+      'update-fixtures': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -48,9 +58,14 @@ function options(argv) {
   if (!fs.existsSync(path.join(XEN_SCRIPTS, 'dom0/scenarios', `${values.scenario}.sh`))) {
     throw new Error(`no scenario scripts/xen/dom0/scenarios/${values.scenario}.sh`);
   }
-  const timeout = Number(values.timeout);
-  if (!(timeout > 0)) throw new Error(`--timeout wants a number of seconds, got '${values.timeout}'`);
-  return { ...values, timeout, artifacts: path.resolve(values.artifacts), work: path.resolve(values.work) };
+  const seconds = (name) => {
+    const n = Number(values[name]);
+    if (!(n > 0)) throw new Error(`--${name} wants a number of seconds, got '${values[name]}'`);
+    return n;
+  };
+  const budget = seconds('budget');
+  const timeout = values.timeout === undefined ? undefined : seconds('timeout');
+  return { ...values, budget, timeout, artifacts: path.resolve(values.artifacts), work: path.resolve(values.work) };
 }
 
 const started = process.hrtime.bigint();
@@ -104,9 +119,12 @@ async function main() {
       );
     }
     if (!opt['skip-build']) {
-      await stages.run('build-project', () =>
-        runLogged('npm', ['run', 'build', '--silent'], { cwd: PROJECT, logFile: path.join(logs, 'npm-build.log') }),
-      );
+      await stages.run('build-project', () => {
+        const fresh = buildIsCurrent(PROJECT);
+        if (fresh.current && !opt.rebuild) return { note: `skipped: ${fresh.why}` };
+        runLogged('npm', ['run', 'build', '--silent'], { cwd: PROJECT, logFile: path.join(logs, 'npm-build.log') });
+        return { note: 'built' };
+      });
     }
     const kver = kernelVersion();
     const env = { PROJECT, KVER: kver };
@@ -190,7 +208,7 @@ async function main() {
         dom0Cmdline: `console=hvc0 earlyprintk=xen xentest.scenario=${opt.scenario}`,
         memMiB: 3072,
         smp: 2,
-        timeoutS: opt.timeout,
+        timeoutS: opt.timeout ?? Math.max(240, Math.floor(opt.budget - elapsed())),
         silenceS: 180,
         serialLog: path.join(opt.artifacts, 'serial.log'),
         onLine: (line, at, handle) => onConsoleLine(runLog, opt, line, at, handle),
@@ -233,7 +251,19 @@ async function main() {
   report.finishedAt = new Date().toISOString();
   report.summary = `xen: ${countsLine(total)}`;
   writeReport(opt.artifacts, report);
-  splitRelayedLogs(opt.artifacts);
+  const sessions = splitRelayedLogs(opt.artifacts);
+  const notes = [];
+  if (opt['update-fixtures']) {
+    const dir = path.join(PROJECT, 'test/fixtures/sessions');
+    fs.mkdirSync(dir, { recursive: true });
+    for (const f of sessions) {
+      fs.copyFileSync(f, path.join(dir, path.basename(f)));
+      notes.push(`copied ${path.basename(f)} to ${path.relative(PROJECT, dir)}`);
+    }
+  }
+  if (opt.scenario === 'real-xen' && !opt['no-docs'] && runLog.origins.has('dom0')) {
+    notes.push(...writeResults(report, { docsFile: path.join(PROJECT, 'docs/real-xen-results.md'), readmeFile: path.join(PROJECT, 'README.md') }));
+  }
 
   process.stdout.write('\n');
   for (const r of rows) {
@@ -244,6 +274,7 @@ async function main() {
   }
   process.stdout.write(`versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v ?? '?'}`).join('; ')}\n`);
   process.stdout.write(`artifacts: ${path.relative(process.cwd(), opt.artifacts) || '.'} (serial.log, report.md, report.json)\n`);
+  for (const n of notes) process.stdout.write(`${n}\n`);
   process.stdout.write(`wall time: ${elapsed().toFixed(0)} s\n`);
   for (const [origin, c] of perOrigin) process.stdout.write(`${origin}: ${countsLine(c)}\n`);
   process.stdout.write(`xen: ${countsLine(total)}\n`);
@@ -267,12 +298,21 @@ function onConsoleLine(runLog, opt, line, at, handle) {
   }
 }
 
+/** One file per relayed origin; recorded sessions ("session.<name>") go to sessions/<name>.jsonl. */
 function splitRelayedLogs(dir) {
   const serial = path.join(dir, 'serial.log');
-  if (!fs.existsSync(serial)) return;
+  const sessions = [];
+  if (!fs.existsSync(serial)) return sessions;
   for (const [origin, lines] of splitRelayed(fs.readFileSync(serial, 'utf8'))) {
-    fs.writeFileSync(path.join(dir, `${origin}.log`), lines.join('\n') + '\n');
+    let file = path.join(dir, `${origin}.log`);
+    if (origin.startsWith('session.')) {
+      fs.mkdirSync(path.join(dir, 'sessions'), { recursive: true });
+      file = path.join(dir, 'sessions', `${origin.slice('session.'.length)}.jsonl`);
+      sessions.push(file);
+    }
+    fs.writeFileSync(file, lines.join('\n') + '\n');
   }
+  return sessions;
 }
 
 process.on('exit', () => {

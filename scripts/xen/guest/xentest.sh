@@ -106,22 +106,34 @@ xt_heartbeat() {
 
 # xt_relay ORIGIN FILE: copy FILE's lines to the console as "ORIGIN| line", following it
 # (also across truncation). One relay per origin: a second call for it does nothing.
-# Live relays poll once a second and may lag under load: xt_dump_relays at the end
-# prints every relayed file whole, and the host keeps that copy.
+# Live relays poll once a second and may lag under load; each keeps the count of lines it
+# relayed, so xt_dump can let it catch up (markers count only when relayed live). At the end,
+# xt_dump_relays prints every relayed file whole, and the host keeps that copy.
 xt_relay() {
   _pf="$XT_RUNDIR/relay.$1.pid"
   if [ -f "$_pf" ] && kill -0 "$(cat "$_pf")" 2> /dev/null; then return 0; fi
-  setsid sh -c 'tail -n +1 -F "$1" 2> /dev/null | sed "s/^/$2| /" >> "$3"' sh "$2" "$1" "$XT_CONSOLE" \
-    < /dev/null > /dev/null 2>&1 &
+  echo 0 > "$XT_RUNDIR/relay.$1.count"
+  setsid sh -c 'n=0; tail -n +1 -F "$1" 2> /dev/null | while IFS= read -r l; do
+      echo "$2| $l"; n=$((n + 1)); echo "$n" > "$4"; done >> "$3"' \
+    sh "$2" "$1" "$XT_CONSOLE" "$XT_RUNDIR/relay.$1.count" < /dev/null > /dev/null 2>&1 &
   echo $! > "$_pf"
   echo "$2" > "$XT_RUNDIR/relay.$1.file"
 }
 
-# xt_dump ORIGIN FILE: stop ORIGIN's relay, then print FILE framed by FILE markers, each line
-# as "ORIGIN|=line" (never read as a marker)
+# xt_dump ORIGIN FILE: let ORIGIN's relay catch up (30 s at most), stop it, then print FILE
+# framed by FILE markers, each line as "ORIGIN|=line" (never read as a marker)
 xt_dump() {
   _pf="$XT_RUNDIR/relay.$1.pid"
-  [ -f "$_pf" ] && kill -TERM -"$(cat "$_pf")" 2> /dev/null
+  if [ -f "$_pf" ]; then
+    _want=$(wc -l < "$2" 2> /dev/null || echo 0)
+    _i=0
+    while [ $_i -lt 60 ]; do
+      _got=$(cat "$XT_RUNDIR/relay.$1.count" 2> /dev/null) # empty while the relay rewrites it
+      [ "${_got:-0}" -ge "$_want" ] && break
+      sleep 0.5; _i=$((_i + 1))
+    done
+    kill -TERM -"$(cat "$_pf")" 2> /dev/null
+  fi
   rm -f "$_pf"
   xt_mark "FILE $1 BEGIN $2"
   [ -f "$2" ] && sed "s/^/$1|=/" "$2" >> "$XT_CONSOLE"

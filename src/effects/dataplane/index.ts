@@ -105,8 +105,10 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
       order: tuning.order ?? 'ring',
       persistentCapacity: tuning.persistentCapacity ?? entries * SMALL_PAGES + 16 * limits.maxIndirectSegments,
     });
+    // Requests the frontend queued that nobody answered yet (after a restart: across the crash).
+    const waiting = ring.pendingRequests();
     log.info(
-      { abi: abi.name, pages, entries, dataPath, resumedAt, readOnly: limits.readOnly, indirect: limits.maxIndirectSegments },
+      { abi: abi.name, pages, entries, dataPath, resumedAt, waiting, readOnly: limits.readOnly, indirect: limits.maxIndirectSegments },
       'dataplane started',
     );
     engine.start();
