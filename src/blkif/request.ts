@@ -66,16 +66,29 @@ export class BlkifRequest {
   /** Indirect pages holding the descriptors: ceil(nrSegments / 512). */
   indirectPages = 0;
   readonly indirectGrefs = new Uint32Array(BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST);
-  readonly segGref: Uint32Array;
-  readonly segFirst: Uint8Array;
-  readonly segLast: Uint8Array;
+  segGref: Uint32Array;
+  segFirst: Uint8Array;
+  segLast: Uint8Array;
 
-  /** capacity: the most segments this object holds (the advertised indirect maximum). */
+  /**
+   * capacity: the most segments this object may hold (the advertised indirect maximum). The
+   * segment arrays start at the direct maximum and grow once on the first bigger request: a ring
+   * of 512 slots would otherwise hold megabytes for indirect requests a guest may never send.
+   */
   constructor(readonly capacity = BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-    const n = Math.max(capacity, BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    const n = BLKIF_MAX_SEGMENTS_PER_REQUEST;
     this.segGref = new Uint32Array(n);
     this.segFirst = new Uint8Array(n);
     this.segLast = new Uint8Array(n);
+  }
+
+  /** Makes room for n segments (n <= capacity, checked by the parser). */
+  reserve(n: number): void {
+    if (n <= this.segGref.length) return;
+    const size = Math.min(Math.max(n, this.segGref.length * 4), Math.max(this.capacity, BLKIF_MAX_SEGMENTS_PER_REQUEST));
+    this.segGref = new Uint32Array(size);
+    this.segFirst = new Uint8Array(size);
+    this.segLast = new Uint8Array(size);
   }
 
   /** Byte offset of segment i inside its granted page. */
@@ -213,6 +226,7 @@ function parseIndirect(copy: BlkifRequestCopy, limits: BlkifDeviceLimits, out: B
   if (out.sector >= limits.sectors) {
     return new BlkifRequestError('out-of-range', `sector ${out.sector} beyond an image of ${limits.sectors}`);
   }
+  out.reserve(nr);
   out.nrSegments = nr;
   out.indirectPages = Math.ceil(nr / SEGMENTS_PER_INDIRECT_PAGE);
   for (let i = 0; i < out.indirectPages; i++) out.indirectGrefs[i] = copy.indirectGrefs[i];

@@ -224,6 +224,17 @@ describe('parseRequest: indirect', () => {
     expect(big.out.indirectPages).toBe(8);
   });
 
+  it('segment arrays start at the direct maximum and grow to the request, never past capacity', () => {
+    const out = new BlkifRequest(256);
+    expect(out.segGref.length).toBe(11);
+    expect(parse(indirect(BLKIF_OP_READ, 0, 12), {}, out).err).toBeNull();
+    expect(out.segGref.length).toBeGreaterThanOrEqual(12);
+    expect(parse(indirect(BLKIF_OP_READ, 0, 256), {}, out).err).toBeNull();
+    expect([out.segGref.length, out.segFirst.length, out.segLast.length]).toEqual([256, 256, 256]);
+    expect(parse(indirect(BLKIF_OP_READ, 0, 257), {}, out).err?.reason).toBe('bad-segment-count');
+    expect(out.segGref.length).toBe(256);
+  });
+
   it('not offered: EOPNOTSUPP; read-only write: ERROR; start past the end: ERROR', () => {
     const e = parse(indirect(BLKIF_OP_READ, 0, 1), { maxIndirectSegments: 0 }).err!;
     expect(statusForError(e)).toBe(BLKIF_RSP_EOPNOTSUPP);

@@ -283,6 +283,7 @@ export class RingEngine {
     s.valid = true;
     s.state = QUEUED;
     if (s.req.indirect) {
+      s.fitSegments();
       const pages = s.req.indirectPages;
       const local = this.indirectScratch!;
       const base = (this.nConsumed - 1) * this.indirectViews[0].byteLength;

@@ -1,5 +1,6 @@
 // The dataplane's record of one consumed request, reused for request after request: the
-// validated request, where its data sits, and how far it got. One per ring slot, made at start.
+// validated request, where its data sits, and how far it got. One per ring slot, made at start;
+// its segment records grow on the first indirect request that needs them.
 import { BlkifRequest } from '../../blkif/request';
 import type { IoCallback } from '../../io/storage/port';
 import type { SharedMapping } from './mapped-grants';
@@ -41,8 +42,8 @@ export class Slot {
   copyOut = false;
   via = VIA_COPY;
   /** VIA_MAPPED: where segment i's page is mapped (page start offset in segView[i]). */
-  readonly segView: Uint8Array[];
-  readonly segBase: Int32Array;
+  segView: Uint8Array[];
+  segBase: Int32Array;
   /** Map mode: the batch mapping this slot holds, released once its data moved. */
   shared: SharedMapping | null = null;
   /** Write data waits for the copy-in batch being built. */
@@ -59,6 +60,14 @@ export class Slot {
     this.req = new BlkifRequest(capacity);
     this.segView = new Array<Uint8Array>(this.req.segGref.length);
     this.segBase = new Int32Array(this.req.segGref.length);
+  }
+
+  /** Grows the per-segment mapping records with the request's segment arrays (after parsing). */
+  fitSegments(): void {
+    const n = this.req.segGref.length;
+    if (this.segBase.length >= n) return;
+    this.segView = new Array<Uint8Array>(n);
+    this.segBase = new Int32Array(n);
   }
 
   /** Data pages the request moves. */
