@@ -62,6 +62,10 @@ async function cycle(killAfter: number | undefined): Promise<Run> {
     const detached = await detachDisk(ts, id, { timeoutMs: 30_000 });
     expect(detached.clean).toBe(true);
     await snap('unplugged');
+  } catch (e) {
+    // Name the kill point and keep the daemon's last words: a failure here is a recovery bug.
+    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-25).join('\n') : '';
+    throw new Error(`kill after event ${killAfter ?? 'none'}: ${(e as Error).message}\n${tail}`);
   } finally {
     stopping = true;
     await daemon.stop();
