@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { controlRequest } from '../daemon/control';
 import { DaemonProcess } from '../demo/daemon-process';
 import type { XenStore } from '../io/xs/client';
 import { silentLogger } from '../log';
@@ -25,12 +26,14 @@ export interface EngineBenchResult {
   readonly connect: { devices: number; seconds: number; perSecond: number }[];
   readonly recovery: { devices: number; fromSpawnMs: number; insideProcessMs: number };
   readonly store: { eventsPerSecond: number; rawBatchPerSecond: number };
-  readonly memory: { devices: number; kibPerDevice: number; idleRssMiB: number; loadedRssMiB: number };
+  readonly memory: { devices: number; kibPerDevice: number; heapKibPerDevice: number; idleRssMiB: number; loadedRssMiB: number };
 }
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
+/** The daemon's memory after a full collection, in KiB (its control socket's memory op). */
+async function liveKiB(stateDir: string): Promise<{ rss: number; heap: number }> {
+  const m = (await controlRequest(path.join(stateDir, 'control.sock'), { op: 'memory' }, 30_000)) as { rss: number; heapUsed: number; external: number };
+  // external is left out: it counts mapped guest and DMA memory whole, resident or not.
+  return { rss: m.rss / 1024, heap: m.heapUsed / 1024 };
 }
 
 async function connectedCount(xs: XenStore): Promise<number> {
@@ -58,10 +61,11 @@ async function connectRun(devices: number, perGuest: number, keep: (w: { host: S
   const guests = Math.ceil(devices / perGuest);
   const xenstoreSocket = path.join(dir, 'xs.sock');
   const host = await SimHost.start({ stateDir: path.join(dir, 'sim'), xenstoreSocket, guests, memoryBytes: 8 << 20, queueFactory: idleQueueFactory, logger: silentLogger });
-  const daemon = new DaemonProcess({ xenstoreSocket, hvSocket: host.hvSocket, stateDir: path.join(dir, 'daemon'), logFile: path.join(dir, 'daemon.log'), extraArgs: ['--log-level', 'warn'] });
+  const daemon = new DaemonProcess({ xenstoreSocket, hvSocket: host.hvSocket, stateDir: path.join(dir, 'daemon'), logFile: path.join(dir, 'daemon.log'), readyTimeoutMs: 120_000 });
   const image = path.join(dir, 'disk.img');
   fs.writeFileSync(image, '');
   fs.truncateSync(image, 1 << 20);
+  let ok = false;
   try {
     await daemon.start();
     const xs = await host.toolstack();
@@ -74,11 +78,13 @@ async function connectRun(devices: number, perGuest: number, keep: (w: { host: S
     await waitConnected(xs, devices, 120_000);
     const seconds = (performance.now() - t0) / 1000;
     await keep({ host, daemon, dir });
+    ok = true;
     return { devices, seconds, perSecond: devices / seconds };
   } finally {
     await daemon.stop().catch(() => undefined);
     await host.close().catch(() => undefined);
-    fs.rmSync(dir, { recursive: true, force: true });
+    // A failed run keeps its folder: the error names the daemon's log in it.
+    if (ok) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -115,7 +121,8 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
   const counts = opts.counts ?? [1, 100, 1000];
   const connect: EngineBenchResult['connect'] = [];
   let recovery: EngineBenchResult['recovery'] = { devices: 0, fromSpawnMs: NaN, insideProcessMs: NaN };
-  let memory: EngineBenchResult['memory'] = { devices: 0, kibPerDevice: NaN, idleRssMiB: NaN, loadedRssMiB: NaN };
+  let memory: EngineBenchResult['memory'] = { devices: 0, kibPerDevice: NaN, heapKibPerDevice: NaN, idleRssMiB: NaN, loadedRssMiB: NaN };
+  let loadedLive = { rss: NaN, heap: NaN };
   print('engine benchmark: toolstack creation -> Connected, recovery after SIGKILL, event store, memory');
   for (const n of counts) {
     const last = n === Math.max(...counts);
@@ -123,7 +130,7 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
       if (!last) return;
       // Memory: the loaded daemon, then a fresh one after a restart with nothing attached would
       // not be comparable; compare with the same process's RSS before the devices came.
-      const loaded = rssKiB(daemon.pid!);
+      const loaded = await liveKiB(path.join(dir, 'daemon'));
       // Recovery: SIGKILL, restart, time until the control socket answers (recovery is done
       // before serve() returns) and until the first ring is mapped again.
       await daemon.kill();
@@ -134,7 +141,8 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
       const serving = log.filter((l) => l.msg && String(l.msg).startsWith('serving')).at(-1);
       recovery = { devices: n, fromSpawnMs, insideProcessMs: Number(serving?.recoveryMs ?? NaN) };
       await waitConnected(await host.toolstack(), n, 60_000);
-      memory = { devices: n, kibPerDevice: NaN, idleRssMiB: NaN, loadedRssMiB: loaded / 1024 };
+      loadedLive = loaded;
+      memory = { devices: n, kibPerDevice: NaN, heapKibPerDevice: NaN, idleRssMiB: NaN, loadedRssMiB: loaded.rss / 1024 };
     });
     connect.push(r);
     print(`  ${String(n).padStart(5)} device(s) connected in ${r.seconds.toFixed(2)} s: ${r.perSecond.toFixed(0)} devices/s`);
@@ -147,14 +155,22 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
     const daemon = new DaemonProcess({ xenstoreSocket, hvSocket: host.hvSocket, stateDir: path.join(dir, 'daemon'), logFile: path.join(dir, 'daemon.log'), extraArgs: ['--log-level', 'warn'] });
     await daemon.start();
     await new Promise((r) => setTimeout(r, 500));
-    const idle = rssKiB(daemon.pid!);
+    const idle = await liveKiB(path.join(dir, 'daemon'));
     await daemon.stop();
     await host.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    memory = { ...memory, idleRssMiB: idle / 1024, kibPerDevice: (memory.loadedRssMiB * 1024 - idle) / memory.devices };
+    memory = {
+      ...memory,
+      idleRssMiB: idle.rss / 1024,
+      kibPerDevice: (loadedLive.rss - idle.rss) / memory.devices,
+      heapKibPerDevice: (loadedLive.heap - idle.heap) / memory.devices,
+    };
   }
   print(`  recovery of ${recovery.devices} connected devices after SIGKILL: ${recovery.fromSpawnMs.toFixed(0)} ms from spawn to serving (${recovery.insideProcessMs.toFixed(0)} ms inside the process after its modules loaded)`);
-  print(`  resident memory: ${memory.idleRssMiB.toFixed(1)} MiB idle, ${memory.loadedRssMiB.toFixed(1)} MiB with ${memory.devices} devices: ${memory.kibPerDevice.toFixed(1)} KiB per idle connected device`);
+  print(
+    `  memory after a full GC: ${memory.idleRssMiB.toFixed(1)} MiB resident idle, ${memory.loadedRssMiB.toFixed(1)} MiB with ${memory.devices} devices: ` +
+      `${memory.kibPerDevice.toFixed(1)} KiB resident, ${memory.heapKibPerDevice.toFixed(1)} KiB of JS heap per idle connected device`,
+  );
   const store = await storeRates();
   print(`  event store: ${store.eventsPerSecond.toFixed(0)} persisted events/s (appends to 500 streams, group commit); raw LevelDB batches of 500: ${store.rawBatchPerSecond.toFixed(0)} puts/s`);
   return { connect, recovery, store, memory };

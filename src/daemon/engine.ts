@@ -307,6 +307,10 @@ export class BackendEngine {
     return new Map([...this.devices].map(([k, r]) => [k, r.actor]));
   }
 
+  deviceActor(key: string): PersistentActor<AnyStateMachine> | undefined {
+    return this.devices.get(key)?.actor;
+  }
+
   busActor(): PersistentActor<AnyStateMachine> {
     return this.bus;
   }

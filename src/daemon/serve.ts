@@ -1,6 +1,7 @@
 // `xenblkd run` as a whole: the daemon plus what an operator sees of it (dashboard, /metrics,
 // control socket, systemd readiness).
 import * as path from 'node:path';
+import { liveMemory } from './live-memory';
 import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type DeviceIdentity } from '../machines';
 import { DashboardModel } from '../dashboard/model';
 import { DashboardServer } from '../dashboard/server';
@@ -56,7 +57,7 @@ function counters(s: DataplaneStats | undefined): DeviceCounters | undefined {
 
 export async function serve(opts: ServeOptions): Promise<Serving> {
   let daemon!: Daemon;
-  const snapshotOf = (key: string) => daemon.engine.deviceActors().get(key)?.getSnapshot() as { value: unknown; context: { identity: DeviceIdentity; config?: { path?: string } | null } & Record<string, unknown> } | undefined;
+  const snapshotOf = (key: string) => daemon.engine.deviceActor(key)?.getSnapshot() as { value: unknown; context: { identity: DeviceIdentity; config?: { path?: string } | null } & Record<string, unknown> } | undefined;
   const statsOf = (key: string) => {
     const snap = snapshotOf(key);
     return snap ? daemon.effects.dataplaneOf(snap.context.identity.backendPath)?.stats : undefined;
@@ -67,6 +68,10 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         daemon
           ? [...daemon.engine.deviceActors()].map(([key, a]) => ({ key, machine: 'vbd', snapshot: a.getSnapshot() as { value: unknown; context: unknown } }))
           : [],
+      device: (key) => {
+        const a = daemon?.engine.deviceActor(key);
+        return a && { key, machine: 'vbd', snapshot: a.getSnapshot() as { value: unknown; context: unknown } };
+      },
       counters: (key) => statsOf(key),
     },
     { vbd: blockDeviceMachine, bus: busMachine, blkfront: frontendMachine },
@@ -146,6 +151,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
             return listing();
           case 'ping':
             return { pid: process.pid, dashboard: dashboardUrl };
+          case 'memory':
+            return liveMemory();
           case 'record':
             return handleRecordRequest(req, recording, daemon.engine, opts.logger);
           default:

@@ -62,6 +62,8 @@ export type DashboardEvent =
 /** What the model reads from the running daemon. */
 export interface DashboardSource {
   devices(): { key: string; machine: string; snapshot: { value: unknown; context: unknown } }[];
+  /** One device, found without listing them all (called at every transition). */
+  device?(key: string): { key: string; machine: string; snapshot: { value: unknown; context: unknown } } | undefined;
   counters(key: string): IoCounters | undefined;
 }
 
@@ -109,6 +111,7 @@ export class DashboardModel {
   private readonly rates = new Map<string, RateSample[]>();
   /** The device keys the pages were last told about. */
   private announced = '';
+  private readonly announcedKeys = new Set<string>();
 
   constructor(
     private readonly source: DashboardSource,
@@ -128,7 +131,7 @@ export class DashboardModel {
 
   onTransition(t: EngineTransition): void {
     const device = t.device ?? t.machine;
-    const current = t.device === undefined ? undefined : this.source.devices().find((d) => d.key === t.device);
+    const current = t.device === undefined ? undefined : this.findDevice(t.device);
     const view: TransitionView = {
       device,
       view: current && viewOf(current.key, current.machine, current.snapshot),
@@ -147,7 +150,7 @@ export class DashboardModel {
     if (list.length > LOG_PER_DEVICE) list.splice(0, list.length - LOG_PER_DEVICE);
     this.log.set(device, list);
     // A device's first transition: the pages learn of it (the bus adds devices asynchronously).
-    if (t.device !== undefined && !this.announced.split('\n').includes(t.device)) this.devicesChanged();
+    if (t.device !== undefined && !this.announcedKeys.has(t.device)) this.devicesChanged(t.device);
     this.events$.next({ kind: 'transition', data: view });
   }
 
@@ -164,7 +167,8 @@ export class DashboardModel {
     const out: RateSample[] = [];
     const devices = this.source.devices();
     if (devices.map((d) => d.key).join('\n') !== this.announced) this.devicesChanged();
-    for (const key of this.lastCounters.keys()) if (!devices.some((d) => d.key === key)) this.lastCounters.delete(key);
+    const present = new Set(devices.map((d) => d.key));
+    for (const key of this.lastCounters.keys()) if (!present.has(key)) this.lastCounters.delete(key);
     for (const { key } of devices) {
       const c = this.source.counters(key);
       if (!c) continue;
@@ -190,10 +194,25 @@ export class DashboardModel {
     return out;
   }
 
-  devicesChanged(): void {
+  /**
+   * Tells the pages the device list changed. With no page listening only the key is noted: a
+   * thousand devices connecting must not list them all a thousand times (a page that connects
+   * later gets the whole state).
+   */
+  devicesChanged(key?: string): void {
+    if (!this.events$.observed) {
+      if (key !== undefined) this.announcedKeys.add(key);
+      return;
+    }
     const devices = this.devices();
     this.announced = devices.map((d) => d.key).join('\n');
+    this.announcedKeys.clear();
+    for (const d of devices) this.announcedKeys.add(d.key);
     this.events$.next({ kind: 'devices', data: devices });
+  }
+
+  private findDevice(key: string) {
+    return this.source.device ? this.source.device(key) : this.source.devices().find((d) => d.key === key);
   }
 
   state() {

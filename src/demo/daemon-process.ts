@@ -12,6 +12,8 @@ export interface DaemonProcessOptions {
   readonly http?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** How long start() waits for the control socket (recovering thousands of devices takes longer). */
+  readonly readyTimeoutMs?: number;
 }
 
 /** The bundled CLI (dist/xenblkd.js), whether this runs from the bundle, dist/ or the sources. */
@@ -62,7 +64,7 @@ export class DaemonProcess {
     await this.waitReady(child);
   }
 
-  private async waitReady(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  private async waitReady(child: ChildProcess, timeoutMs = this.opts.readyTimeoutMs ?? 15_000): Promise<void> {
     const { controlRequest } = await import('../daemon/control');
     const sock = path.join(this.opts.stateDir, 'control.sock');
     const deadline = Date.now() + timeoutMs;

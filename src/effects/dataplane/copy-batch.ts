@@ -3,15 +3,15 @@
 import type { DmaRegion } from '../../io/dma';
 import type { GrantCopySegment, GrantTable } from '../../io/ports';
 
+/** What a segment points at before its first use (always overwritten by add). */
+const NO_REGION: DmaRegion = { view: new Uint8Array(0), address: 0n, length: 0, free: () => undefined };
+
 export class CopyBatch {
   private readonly segs: GrantCopySegment[];
   readonly statuses: Int16Array;
   private n = 0;
 
-  constructor(
-    readonly capacity: number,
-    private readonly placeholder: DmaRegion,
-  ) {
+  constructor(readonly capacity: number) {
     // Made as first needed, then kept: thousands of them would slow a restart for nothing.
     this.segs = [];
     this.statuses = new Int16Array(capacity);
@@ -30,7 +30,7 @@ export class CopyBatch {
     const i = this.n;
     if (i >= this.capacity) throw new RangeError(`copy batch full (${this.capacity} segments)`);
     if (i === this.segs.length) {
-      this.segs.push({ toGuest: false, domid: 0, ref: 0, guestOffset: 0, len: 0, local: this.placeholder, localOffset: 0 });
+      this.segs.push({ toGuest: false, domid: 0, ref: 0, guestOffset: 0, len: 0, local: NO_REGION, localOffset: 0 });
     }
     const s = this.segs[i];
     s.toGuest = toGuest;

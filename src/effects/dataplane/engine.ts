@@ -81,7 +81,6 @@ export class RingEngine {
   private readonly dataPath: DataPath;
 
   private readonly copy = new BlkifRequestCopy();
-  private readonly slots: Slot[] = [];
   private readonly freeSlots: Slot[] = [];
   /** Ring order: the slot of each unanswered ring index (index & mask). */
   private readonly byIndex: (Slot | undefined)[];
@@ -102,9 +101,14 @@ export class RingEngine {
   private nCompleted = 0;
 
   private readonly batch: CopyBatch;
-  /** Indirect descriptor pages of one drain, one region of pages per consumed position. */
-  private readonly indirectScratch: DmaRegion | null;
+  /**
+   * Indirect descriptor pages of one drain, one region of pages per consumed position; made on
+   * the first indirect request (an idle device holds no scratch memory).
+   */
+  private indirectScratch: DmaRegion | null = null;
   private readonly indirectViews: Uint8Array[] = [];
+  private readonly indirectPages: number;
+  private readonly slotCapacity: number;
   private readonly persistent: PersistentGrantCache | null;
 
   /** A barrier being executed: nothing after it starts before it is answered. */
@@ -149,30 +153,12 @@ export class RingEngine {
     const entries = o.ring.entries;
     this.mask = entries - 1;
     this.byIndex = new Array<Slot | undefined>(entries);
-    const capacity = Math.max(o.limits.maxIndirectSegments, 11);
-    for (let i = 0; i < entries; i++) {
-      const s = new Slot(capacity);
-      s.onIo = (err) => this.guard(() => this.onIo(s, err));
-      this.slots.push(s);
-      this.freeSlots.push(s);
-      this.consumed.push(s);
-      this.picked.push(s);
-      this.copyOut.push(s);
-      this.completed.push(s);
-    }
+    this.slotCapacity = Math.max(o.limits.maxIndirectSegments, 11);
     this.queue = new SlotQueue(entries);
     const b = o.buffers;
     const indirectPages = Math.ceil(o.limits.maxIndirectSegments / 512);
-    this.batch = new CopyBatch(Math.max(entries * 11 + b.maxBig * b.bigPages, entries * indirectPages), b.region(0));
-    if (indirectPages > 0) {
-      this.indirectScratch = allocDma(entries * indirectPages * XEN_PAGE_SIZE);
-      for (let i = 0; i < entries; i++) {
-        const off = i * indirectPages * XEN_PAGE_SIZE;
-        this.indirectViews.push(this.indirectScratch.view.subarray(off, off + indirectPages * XEN_PAGE_SIZE));
-      }
-    } else {
-      this.indirectScratch = null;
-    }
+    this.batch = new CopyBatch(Math.max(entries * 11 + b.maxBig * b.bigPages, entries * indirectPages));
+    this.indirectPages = indirectPages;
     this.persistent = o.dataPath === 'persistent' ? new PersistentGrantCache(o.persistentCapacity, o.gnttab, o.domid) : null;
   }
 
@@ -196,6 +182,25 @@ export class RingEngine {
     this.sub = null;
     if (this.inFlightCount === 0) return Promise.resolve();
     return new Promise<void>((resolve) => (this.drained = resolve));
+  }
+
+  /**
+   * Slots are made as the queue depth first reaches them, then kept: a 16-page ring has 512 and a
+   * guest that never queues that deep would hold them for nothing.
+   */
+  private newSlot(): Slot {
+    const s = new Slot(this.slotCapacity);
+    s.onIo = (err) => this.guard(() => this.onIo(s, err));
+    return s;
+  }
+
+  private makeIndirectScratch(): DmaRegion {
+    const per = this.indirectPages * XEN_PAGE_SIZE;
+    const entries = this.mask + 1;
+    const region = allocDma(entries * per);
+    for (let i = 0; i < entries; i++) this.indirectViews.push(region.view.subarray(i * per, (i + 1) * per));
+    this.indirectScratch = region;
+    return region;
   }
 
   /** Releases what the engine holds (after stop resolved). */
@@ -265,7 +270,8 @@ export class RingEngine {
 
   /** Takes the request just copied into this.copy: validates it into a free slot. */
   private accept(t0: number): void {
-    const s = this.freeSlots.pop()!; // unanswered <= entries: a slot is always free
+    // Unanswered <= entries: a slot is free, or one more can be made.
+    const s = this.freeSlots.pop() ?? this.newSlot();
     s.index = (this.ring.reqCons - 1) >>> 0;
     s.t0 = t0;
     s.buf = -1;
@@ -285,7 +291,7 @@ export class RingEngine {
     if (s.req.indirect) {
       s.fitSegments();
       const pages = s.req.indirectPages;
-      const local = this.indirectScratch!;
+      const local = this.indirectScratch ?? this.makeIndirectScratch();
       const base = (this.nConsumed - 1) * this.indirectViews[0].byteLength;
       s.copyFirst = this.batch.length;
       s.copyCount = pages;

@@ -199,9 +199,11 @@ export class FrameWriter {
 
   /** Moves what is not taken yet (and the frame in progress) into a fresh buffer. */
   private renew(): void {
-    const next = Buffer.allocUnsafe(Math.max(this.chunkSize, this.pos - this.start + HEADER_SIZE + XENSTORE_PAYLOAD_MAX));
+    // Doubling: thousands of requests queued in one tick (recovery) must not copy quadratically.
+    const pending = this.pos - this.start;
+    const next = Buffer.allocUnsafe(Math.max(this.chunkSize, 2 * pending + HEADER_SIZE + XENSTORE_PAYLOAD_MAX));
     this.buf.copy(next, 0, this.start, this.pos);
-    this.pos -= this.start;
+    this.pos = pending;
     this.frameStart -= this.start;
     this.start = 0;
     this.buf = next;
