@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { EventChannel, GrantTable } from '../io/ports';
 import { XenStore } from '../io/xs/client';
 import type { Logger } from '../log';
-import { DEFAULT_BLOCK_BACKEND_SETTINGS, type BlockBackendSettings } from '../machines';
+import { DEFAULT_BLOCK_BACKEND_SETTINGS, type BlockBackendSettings, deviceKey } from '../machines';
 import { LevelEventStore } from '../store/level-store';
 import { StoreError } from '../store/events';
 import type { DataplaneFactory, DataPathMode } from '../effects/dataplane-port';
@@ -95,6 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger,
       dataPath: opts.dataPath,
       intents: opts.recording,
+      durable: (identity) => engine.durable(deviceKey(identity.frontendDomid, identity.devid)),
     });
     const recovered: string[] = [];
     if (opts.onPersisted) wrapAppend(store, opts.onPersisted);

@@ -13,6 +13,8 @@ import {
   blockDeviceMachine,
   busMachine,
   connectKeyNames,
+  XenbusState,
+  describeDevice,
   deviceIdentity,
   deviceKey,
   deviceOptions,
@@ -63,6 +65,12 @@ interface DeviceRuntime {
 
 const deviceStream = (type: string, key: string) => `device/${type}/${key}`;
 
+/** Connected, and both ends seen in Connected: the state a quiet device stays in. */
+function settledConnected(snapshot: unknown): boolean {
+  const d = describeDevice(snapshot as Parameters<typeof describeDevice>[0]);
+  return d.phase === 'attached.connected' && d.backendState === XenbusState.Connected && d.frontendState === XenbusState.Connected;
+}
+
 export class BackendEngine {
   private bus!: PersistentActor<AnyStateMachine>;
   private readonly devices = new Map<string, DeviceRuntime>();
@@ -73,6 +81,8 @@ export class BackendEngine {
   private readonly deviceMachine: AnyStateMachine;
   private stopping = false;
   private adoptOnResync = false;
+  /** Every device's persistent actor from before its machine starts (see durable). */
+  private readonly durableActors = new Map<string, PersistentActor<AnyStateMachine>>();
 
   constructor(private readonly opts: EngineOptions) {
     this.busPath = `/local/domain/${opts.backendDomid}/backend/${opts.backendType}`;
@@ -215,6 +225,8 @@ export class BackendEngine {
       machine: this.deviceMachine,
       clock: this.opts.clock,
       snapshotEvery: this.opts.snapshotEvery,
+      snapshotWhen: settledConnected,
+      onActor: (pa: PersistentActor<AnyStateMachine>) => this.durableActors.set(ref.key, pa),
       onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'vbd', device: ref.key }),
       onStoreError: (err: unknown) => logger.error({ err, device: ref.key }, 'event store write failed'),
     };
@@ -293,6 +305,7 @@ export class BackendEngine {
       const runtime = this.devices.get(ref.key);
       if (!runtime) return;
       this.devices.delete(ref.key);
+      this.durableActors.delete(ref.key);
       runtime.subscriptions.forEach((s) => s.unsubscribe());
       // destroy() stops the actor before its first await: what its stop asked is reported by then.
       const destroyed = runtime.actor.destroy();
@@ -305,6 +318,15 @@ export class BackendEngine {
   /** The device actors, for the CLI, the dashboard and tests. */
   deviceActors(): ReadonlyMap<string, PersistentActor<AnyStateMachine>> {
     return new Map([...this.devices].map(([k, r]) => [k, r.actor]));
+  }
+
+  /**
+   * Resolves once every event the device has applied is in the store. Effects that others can
+   * see (backend state writes) wait for it: a daemon killed at any instant then never comes back
+   * behind what xenstore shows, and never rewrites an older state over a newer one.
+   */
+  durable(key: string): Promise<void> {
+    return this.durableActors.get(key)?.flushed() ?? Promise.resolve();
   }
 
   deviceActor(key: string): PersistentActor<AnyStateMachine> | undefined {

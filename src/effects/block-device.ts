@@ -50,6 +50,8 @@ export interface BlockEffectsDeps {
   readonly dataPath?: DataPathMode;
   /** Told what each effect asks of the world (session recording). */
   readonly intents?: IntentSink;
+  /** Resolves once the device's applied events are persisted (the engine's durable). */
+  readonly durable?: (identity: DeviceIdentity) => Promise<void>;
 }
 
 /** Sends an outcome back, reporting first the intents the effect carried out to produce it. */
@@ -134,6 +136,8 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
       const [intent] = backendStateIntents(identity, state) as [Extract<Intent, { op: 'write' }>];
       await writes.run(identity.backendPath, async () => {
         try {
+          // Persist, then show: the event that chose this state is stored before xenstore has it.
+          await deps.durable?.(identity);
           // Writing a state that is already set does nothing (and fires no watch).
           if ((await xs.tryRead(intent.path)) !== intent.value) await xs.write(intent.path, intent.value);
         } catch (err) {

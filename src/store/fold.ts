@@ -45,6 +45,8 @@ export function foldEvents(
   base: FoldBase | undefined,
   events: readonly StoredEvent[],
 ): FoldBase {
+  // Nothing after the snapshot: it is the state (no actor made just to hand it back).
+  if (base !== undefined && events.length === 0) return base;
   let snapshot;
   let rest = events;
   let input: unknown;

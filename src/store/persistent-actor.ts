@@ -24,7 +24,14 @@ export interface PersistentActorOptions<M extends AnyStateMachine> {
   clock?: Clock;
   /** Snapshot (and compact) after this many events. Default 64. */
   snapshotEvery?: number;
+  /**
+   * Also snapshot when this turns true (a device settled in Connected): a restart then finds the
+   * state whole and folds nothing, which is most of what recovering a thousand devices costs.
+   */
+  snapshotWhen?: (snapshot: ReturnType<AnyActorRef['getSnapshot']>) => boolean;
   onTransition?: (t: TransitionRecord) => void;
+  /** Called with the actor before its machine starts (its first effects may wait for flushed()). */
+  onActor?: (actor: PersistentActor<M>) => void;
   /** Called when the store refuses a write; the actor goes on. */
   onStoreError?: (err: unknown) => void;
 }
@@ -35,6 +42,7 @@ export class PersistentActor<M extends AnyStateMachine> {
   private actor!: AnyActorRef;
   private version: number;
   private sinceSnapshot = 0;
+  private settled = false;
   private lastValue: unknown;
   private writes: Write[] = [];
   private writing: Promise<void> | null = null;
@@ -46,6 +54,7 @@ export class PersistentActor<M extends AnyStateMachine> {
     version: number,
   ) {
     this.version = version;
+    opts.onActor?.(this);
   }
 
   get stream(): string {
@@ -107,7 +116,10 @@ export class PersistentActor<M extends AnyStateMachine> {
     this.lastValue = to;
     this.opts.onTransition?.({ stream: this.opts.stream, version: this.version, at: (this.opts.clock ?? Date.now)(), event, from, to });
     this.sinceSnapshot += 1;
-    if (this.sinceSnapshot >= (this.opts.snapshotEvery ?? 64)) {
+    const settled = this.opts.snapshotWhen?.(ev.snapshot) ?? false;
+    const justSettled = settled && !this.settled;
+    this.settled = settled;
+    if (justSettled || this.sinceSnapshot >= (this.opts.snapshotEvery ?? 64)) {
       this.sinceSnapshot = 0;
       const base: FoldBase = { persisted: this.actor.getPersistedSnapshot(), input: this.input };
       this.enqueue({ kind: 'snapshot', version: this.version, state: base });

@@ -69,6 +69,10 @@ describe('the daemon with simulated guests (I/O-free lifecycle)', () => {
     const id = await attachDisk(world.toolstack, { frontendDomid: 1, vdev: 'xvda', image: makeImage(tempDir()) });
     await waitForValue(world.toolstack, `${id.frontendPath}/state`, '4');
     const ringRef = Number(await world.toolstack.read(`${id.frontendPath}/ring-ref0`).catch(() => world.toolstack.read(`${id.frontendPath}/ring-ref`)));
+    // Settled in Connected (both ends seen at 4): snapshotted, so the next start folds nothing.
+    const stream = 'device/vbd/1/51712';
+    await eventually(async () => (await first.store.loadSnapshot(stream))?.version === (await first.store.version(stream)));
+    expect(await first.store.read(stream)).toEqual([]);
     await first.stop();
     const grants = world.host.hv.domain(1)!.grants;
     expect(grants.flags(ringRef) & GTF_MAPPED).toBe(0);

@@ -102,6 +102,30 @@ describe('PersistentActor', () => {
     await again.stop();
   });
 
+  it('snapshots when the state settles, once per settling, and recovers from that snapshot alone', async () => {
+    const store = new MemoryEventStore();
+    const log: string[] = [];
+    const machine = makeMachine(log);
+    const snapshotWhen = (s: { value: unknown }) => s.value === 'linked';
+    const pa = await PersistentActor.create({ store, stream: 's', machine, snapshotWhen }, { name: 'x' });
+    pa.send({ type: 'go' });
+    await pa.flushed();
+    expect((await store.loadSnapshot('s'))?.version).toBe(2);
+    expect(await store.read('s')).toEqual([]);
+    pa.send({ type: 'stop' });
+    pa.send({ type: 'go' });
+    await pa.stop();
+    // Settled again after leaving: a new snapshot at the latest event.
+    expect((await store.loadSnapshot('s'))?.version).toBe(4);
+    const again = await PersistentActor.recover({ store, stream: 's', machine, snapshotWhen });
+    expect(again.getSnapshot().value).toBe('linked');
+    expect(again.getSnapshot().context.count).toBe(2);
+    expect(again.streamVersion).toBe(4);
+    // The restored state restarts its invocation, as a folded one does.
+    expect(log.filter((l) => l.startsWith('link start')).length).toBe(3);
+    await again.stop();
+  });
+
   it('persists events in the order they were applied', async () => {
     const store = new MemoryEventStore();
     const pa = await PersistentActor.create({ store, stream: 's', machine: makeMachine([]) }, { name: 'x' });
