@@ -109,8 +109,7 @@ export class DashboardModel {
   private readonly recoveries: RecoveryView[] = [];
   private readonly lastCounters = new Map<string, { at: number; c: IoCounters }>();
   private readonly rates = new Map<string, RateSample[]>();
-  /** The device keys the pages were last told about. */
-  private announced = '';
+  /** The device keys the pages were told about (or, with no page open, noted for later). */
   private readonly announcedKeys = new Set<string>();
 
   constructor(
@@ -166,7 +165,7 @@ export class DashboardModel {
     const now = this.clock();
     const out: RateSample[] = [];
     const devices = this.source.devices();
-    if (devices.map((d) => d.key).join('\n') !== this.announced) this.devicesChanged();
+    if (devices.length !== this.announcedKeys.size || devices.some((d) => !this.announcedKeys.has(d.key))) this.devicesChanged();
     const present = new Set(devices.map((d) => d.key));
     for (const key of this.lastCounters.keys()) if (!present.has(key)) this.lastCounters.delete(key);
     for (const { key } of devices) {
@@ -205,7 +204,6 @@ export class DashboardModel {
       return;
     }
     const devices = this.devices();
-    this.announced = devices.map((d) => d.key).join('\n');
     this.announcedKeys.clear();
     for (const d of devices) this.announcedKeys.add(d.key);
     this.events$.next({ kind: 'devices', data: devices });

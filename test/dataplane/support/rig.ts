@@ -103,22 +103,7 @@ export async function connect(rig: Rig, o: ConnectOptions = {}): Promise<Connect
     indirectSegments: 256,
     ...o.queue,
   });
-  const fatal: Error[] = [];
-  const dataplane = await startDataplane(
-    {
-      identity: deviceIdentity({ backendDomid: 0, frontendDomid: rig.guest.domid, devid: DEVID }),
-      params: queue.params,
-      image,
-      readOnly: o.readOnly ?? false,
-      gnttab: rig.dom0.gnttab,
-      evtchn: rig.dom0.evtchn,
-      stateDir: rig.stateDir,
-      logger: o.logger ?? silentLogger,
-      onFatal: (e) => fatal.push(e),
-      features: o.features,
-    },
-    o.tuning,
-  );
+  const { dataplane, fatal } = await serve(rig, queue.params, image, { features: o.features, readOnly: o.readOnly, tuning: o.tuning, logger: o.logger });
   queue.start(diskInfo(image, { ...o.features, readOnly: o.readOnly }));
   return {
     queue,
