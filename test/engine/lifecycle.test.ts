@@ -71,8 +71,8 @@ describe('the daemon with simulated guests (I/O-free lifecycle)', () => {
     const ringRef = Number(await world.toolstack.read(`${id.frontendPath}/ring-ref0`).catch(() => world.toolstack.read(`${id.frontendPath}/ring-ref`)));
     // Settled in Connected (both ends seen at 4): snapshotted, so the next start folds nothing.
     const stream = 'device/vbd/1/51712';
-    await eventually(async () => (await first.store.loadSnapshot(stream))?.version === (await first.store.version(stream)));
-    expect(await first.store.read(stream)).toEqual([]);
+    // Snapshot saved, then the events before it compacted away: nothing left to fold.
+    await eventually(async () => (await first.store.loadSnapshot(stream))?.version === (await first.store.version(stream)) && (await first.store.read(stream)).length === 0);
     await first.stop();
     const grants = world.host.hv.domain(1)!.grants;
     expect(grants.flags(ringRef) & GTF_MAPPED).toBe(0);
