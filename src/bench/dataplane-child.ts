@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
 import { standaloneArgs, type StandaloneConfig } from '../effects/dataplane/standalone';
 
-/** How to run standalone.js: by default its bundle (dist/xenblkd-dataplane.js), with this node's flags. */
+/** How to run standalone-main.js: by default its bundle (dist/xenblkd-dataplane.js), with this node's flags. */
 export interface ChildCommand {
   file: string;
   execArgv: string[];
@@ -17,7 +17,7 @@ export interface ChildCommand {
 /** The bundle when the build made one (a restart then loads one file), else the compiled modules. */
 export function defaultChildCommand(): ChildCommand {
   const bundle = path.join(__dirname, '..', 'xenblkd-dataplane.js');
-  const file = fs.existsSync(bundle) ? bundle : path.join(__dirname, '..', 'effects', 'dataplane', 'standalone.js');
+  const file = fs.existsSync(bundle) ? bundle : path.join(__dirname, '..', 'effects', 'dataplane', 'standalone-main.js');
   return { file, execArgv: process.execArgv, env: process.env };
 }
 

@@ -72,6 +72,11 @@ export interface DataplaneStats {
   readonly wrSect: number;
   /** Requests answered with an error status (invalid, refused or failed). */
   readonly errors: number;
+  /**
+   * Publication journal faults: batches published without their record (the write failed) and
+   * repairs of the file found deleted, truncated or failing under the ring.
+   */
+  readonly journalFailures: number;
   /** Requests consumed from the ring and not yet answered. */
   readonly inFlight: number;
   /** From consumption to publication of the response. */

@@ -5,19 +5,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BufferPool } from '../../src/effects/dataplane/buffers';
 import { CrashHooks, parseCrashSpec } from '../../src/effects/dataplane/crash-points';
-import { journalFileName, PublicationJournal, ringKey } from '../../src/effects/dataplane/journal';
+import { JournalError, journalBytes, journalFileName, PublicationJournal, ringKey } from '../../src/effects/dataplane/journal';
 import { LatencyHistogram } from '../../src/effects/dataplane/latency-histogram';
 import { chooseDataPath, deviceLimits, resolveFeatures } from '../../src/effects/dataplane/limits';
 import { parseStandaloneArgs, standaloneArgs, StandaloneUsageError } from '../../src/effects/dataplane/standalone';
 
 describe('crash hooks', () => {
-  it('parses <point>[:<n>] and refuses anything else with one line', () => {
+  it('parses <point>[:<n>] and slot/<k>[:<n>], and refuses anything else with one line', () => {
     expect(parseCrashSpec(undefined)).toBeNull();
     expect(parseCrashSpec('')).toBeNull();
     expect(parseCrashSpec('after-slots')).toEqual({ point: 'after-slots', nth: 1 });
     expect(parseCrashSpec('mid-io:12')).toEqual({ point: 'mid-io', nth: 12 });
-    for (const bad of ['nope', 'after-slots:0', 'after-slots:x', 'after-slots:', ':3', 'after-slots:1:2']) {
-      expect(() => parseCrashSpec(bad)).toThrow(/^XENBLKD_CRASH_AT=.*: expected <point>\[:<n>\] with point one of after-consume, /);
+    expect(parseCrashSpec('slot/3:2')).toEqual({ point: 'slot', nth: 2, slot: 3 });
+    for (const bad of ['nope', 'after-slots:0', 'after-slots:x', 'after-slots:', ':3', 'after-slots:1:2', 'slot', 'slot:2', 'slot/0', 'mid-io/2']) {
+      expect(() => parseCrashSpec(bad)).toThrow(/^.*: expected <point>\[:<n>\] or slot\/<k>\[:<n>\] with point one of after-consume, /);
     }
   });
 
@@ -29,10 +30,30 @@ describe('crash hooks', () => {
       h.at('after-journal');
     }
     expect(fired).toEqual(['after-journal']);
-    const off = new CrashHooks(null, (p) => fired.push(p));
+    const off = CrashHooks.none;
     off.at('after-journal');
     expect(off.armed).toBe(false);
     expect(fired).toHaveLength(1);
+  });
+
+  it('slot/<k> fires before slot k of the nth batch long enough to have it; last-slot before the last of a batch of 2 or more', () => {
+    const fired: string[] = [];
+    const slot = new CrashHooks({ point: 'slot', nth: 2, slot: 2 }, (p) => fired.push(p));
+    const last = new CrashHooks({ point: 'last-slot', nth: 2 }, (p) => fired.push(`${p}`));
+    const batch = (n: number, tag: string) => {
+      for (let k = 0; k < n; k++) {
+        const before = fired.length;
+        slot.atSlot(k, n);
+        last.atSlot(k, n);
+        for (let i = before; i < fired.length; i++) fired[i] = `${fired[i]} ${tag} k=${k}`;
+      }
+    };
+    batch(1, 'a');
+    batch(2, 'b');
+    batch(3, 'c');
+    batch(5, 'd');
+    batch(5, 'e');
+    expect(fired).toEqual(['last-slot c k=2', 'slot d k=2']);
   });
 });
 
@@ -43,18 +64,21 @@ describe('publication journal', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps a committed batch across close and reopen, with its responses', () => {
+  it('keeps a committed batch across close and reopen, with its responses; its space is allocated at open', () => {
     const file = path.join(dir, journalFileName('vbd', 3, 51712));
     expect(path.basename(file)).toBe('vbd-3-51712.pubjournal');
     const key = ringKey([3, 51712, 0, 112, 5, 8]);
     const { journal, reset } = PublicationJournal.open(file, 32, key);
     expect(reset).toBeNull();
     expect(journal.recorded()).toBeNull();
-    journal.begin();
+    // Written, not sparse: every block of the file is allocated before the first batch.
+    const st = fs.statSync(file);
+    expect(st.size).toBe(journalBytes(32));
+    expect(st.blocks * 512).toBeGreaterThanOrEqual(st.size);
     journal.setEntry(0, 0xdeadbeef, 7, 1, 0);
     journal.setEntry(1, 2, 0, 0, -1);
     journal.setEntry(2, 3, 0, 5, -2);
-    journal.commit(0xfffffffe, 3);
+    expect(journal.commit(0xfffffffe, 3)).toBe(true);
     journal.close(false);
     const again = PublicationJournal.open(file, 32, key).journal;
     expect(again.recorded()).toEqual({ start: 0xfffffffe, count: 3 });
@@ -67,17 +91,31 @@ describe('publication journal', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  it('a record being rewritten is invalid until committed; another ring or layout resets it', () => {
+  it('a torn record, or any byte of a record changed, is never replayed; another ring or layout resets it', () => {
     const file = path.join(dir, 'j');
     const { journal } = PublicationJournal.open(file, 32, 1);
-    journal.begin();
-    journal.setEntry(0, 1, 0, 0, 0);
-    journal.commit(10, 1);
-    journal.begin(); // a kill from here on leaves no valid record
-    journal.setEntry(0, 2, 0, 0, 0);
-    expect(journal.recorded()).toBeNull();
-    journal.commit(11, 1);
+    for (let i = 0; i < 8; i++) journal.setEntry(i, i, 0, 0, 0);
+    expect(journal.commit(10, 8)).toBe(true);
+    // A kill in the middle of the next record's write: half of it on file, the rest old.
+    for (let i = 0; i < 8; i++) journal.setEntry(i, 100 + i, 0, 1, 0);
+    journal.commit(18, 8, true);
     journal.close(false);
+    const torn = PublicationJournal.open(file, 32, 1);
+    expect(torn.reset).toBeNull();
+    expect(torn.journal.recorded()).toBeNull();
+    expect(torn.journal.commit(18, 8)).toBe(true);
+    torn.journal.close(false);
+    const whole = fs.readFileSync(file);
+    // Each word of the header (but the reserved ones) and of every entry is covered by the check.
+    for (const word of [0, 1, 2, 3, 4, 5, 6, 16, 17, 18, 19, 16 + 4 * 7 + 3]) {
+      const bad = Buffer.from(whole);
+      bad[word * 4] ^= 1;
+      fs.writeFileSync(file, bad);
+      const j = PublicationJournal.open(file, 32, 1).journal;
+      expect([word, j.recorded()]).toEqual([word, null]);
+      j.close(false);
+    }
+    fs.writeFileSync(file, whole);
     const other = PublicationJournal.open(file, 32, 2);
     expect(other.reset).toBe('written for another ring');
     expect(other.journal.recorded()).toBeNull();
@@ -92,8 +130,35 @@ describe('publication journal', () => {
     g.journal.close(true);
   });
 
-  it('refuses a journal it cannot create, with one line', () => {
-    expect(() => PublicationJournal.open(path.join(dir, 'missing', 'j'), 32, 1)).toThrow(/^publication journal .*\/missing\/j: ENOENT$/);
+  it('refuses a journal it cannot create with a JournalError naming the errno', () => {
+    let err: unknown;
+    try {
+      PublicationJournal.open(path.join(dir, 'missing', 'j'), 32, 1);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JournalError);
+    expect((err as JournalError).code).toBe('ENOENT');
+    expect((err as Error).message).toMatch(/^publication journal .*\/missing\/j: open: ENOENT$/);
+  });
+
+  it('repairs a journal deleted or truncated under it, keeping its record', () => {
+    const file = path.join(dir, 'j');
+    const { journal } = PublicationJournal.open(file, 32, 1);
+    journal.setEntry(0, 9, 0, 0, 0);
+    journal.commit(5, 1);
+    expect(journal.check()).toBeNull();
+    fs.truncateSync(file, 0);
+    expect(journal.check()).toBe('extended');
+    expect(fs.statSync(file).size).toBe(journalBytes(32));
+    fs.rmSync(file);
+    expect(journal.check()).toBe('recreated');
+    journal.setEntry(0, 10, 0, 0, 0);
+    journal.commit(6, 1);
+    const again = PublicationJournal.open(file, 32, 1).journal;
+    expect(again.recorded()).toEqual({ start: 6, count: 1 });
+    again.close(false);
+    journal.close(true);
   });
 });
 

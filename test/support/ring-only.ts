@@ -19,7 +19,7 @@ export const ringOnlyDataplane: DataplaneFactory = async (opts) => {
   }
   const sub: Subscription = port.events$.subscribe(() => port.unmask());
   const dataplane: Dataplane = {
-    stats: { rdReq: 0, wrReq: 0, fReq: 0, dsReq: 0, ooReq: 0, rdSect: 0, wrSect: 0, errors: 0, inFlight: 0, latency: { boundsUs: [Infinity], counts: [0] } },
+    stats: { rdReq: 0, wrReq: 0, fReq: 0, dsReq: 0, ooReq: 0, rdSect: 0, wrSect: 0, errors: 0, journalFailures: 0, inFlight: 0, latency: { boundsUs: [Infinity], counts: [0] } },
     async stop() {
       sub.unsubscribe();
       await port.unbind();

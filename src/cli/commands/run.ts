@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { UserError, parseOptions, type Command } from '../command';
 import { type ConfigKey, parseBool, parseIntIn, parseListen, readConfig } from '../config';
 import { loggerFrom, untilSignal } from '../logging';
+import type { Logger } from '../../log';
 import { DEFAULT_BLOCK_BACKEND_SETTINGS } from '../../machines';
 import { DaemonError, type XenPorts } from '../../daemon/daemon';
 import { serve } from '../../daemon/serve';
@@ -10,7 +11,7 @@ import { connectSimHypervisor } from '../../io/sim';
 import { RealEventChannel } from '../../io/real/evtchn';
 import { RealGrantTable } from '../../io/real/gnttab';
 import { openRawImage } from '../../io/storage/raw';
-import { createDataplane } from '../../effects/dataplane';
+import { createDataplane, startDataplane, type CrashHooks } from '../../effects/dataplane';
 import type { DataPathMode } from '../../effects/dataplane-port';
 import { RecorderError } from '../../replay/recorder';
 
@@ -70,96 +71,93 @@ function realPorts(): XenPorts {
   return { gnttab, evtchn, close: async () => { await gnttab.close(); await evtchn.close(); } };
 }
 
-/**
- * Test hook: with XENBLKD_KILL_AFTER_EVENTS=N set, every persisted event is logged with its number
- * and the process SIGKILLs itself right after the Nth (0: never, only count).
- */
-function killHook(logger: { info(obj: object, msg: string): void }): (() => void) | undefined {
-  const text = process.env.XENBLKD_KILL_AFTER_EVENTS;
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  let count = 0;
-  return () => {
-    count += 1;
-    logger.info({ persisted: count }, 'event persisted');
-    if (count === n) process.kill(process.pid, 'SIGKILL');
-  };
+/** What only a test entry passes (test/support/hooked-cli.ts): the shipped command has none. */
+export interface RunHooks {
+  /** Called once per event persisted to the event store (DaemonOptions.onPersisted). */
+  readonly onPersisted?: (logger: Logger) => () => void;
+  /** Kill points armed in every dataplane of the daemon. */
+  readonly crash?: CrashHooks;
 }
 
-export const command: Command = {
-  summary: 'run the backend daemon (real dom0, or --sim with the simulated host)',
-  usage,
-  async run(argv) {
-    const { values: cli } = parseOptions(argv, OPTIONS);
-    const file = cli.config ? readConfig(cli.config) : {};
-    const opt = (key: ConfigKey): string | undefined => (cli as Record<string, string | undefined>)[key] ?? file[key];
-    const stateDir = opt('state-dir') ?? '/var/lib/xenblkd';
-    const backendType = opt('backend-type') ?? 'vbd';
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(backendType)) throw new UserError(`--backend-type takes a name like vbd, got '${backendType}'`);
-    const backendDomid = opt('backend-domid') === undefined ? 0 : parseIntIn(opt('backend-domid')!, '--backend-domid', 0, 0x7fef);
-    const dataPath = (opt('data-path') ?? 'auto') as DataPathMode;
-    if (!['auto', 'copy', 'map', 'persistent'].includes(dataPath)) throw new UserError(`--data-path takes auto, copy, map or persistent, got '${dataPath}'`);
-    const settings = {
-      ...DEFAULT_BLOCK_BACKEND_SETTINGS,
-      ...(opt('max-ring-page-order') !== undefined && { maxRingPageOrder: parseIntIn(opt('max-ring-page-order')!, '--max-ring-page-order', 0, 4) }),
-      ...(opt('max-indirect-segments') !== undefined && { maxIndirectSegments: parseIntIn(opt('max-indirect-segments')!, '--max-indirect-segments', 0, 4096) }),
-      ...(opt('feature-persistent') !== undefined && { featurePersistent: parseBool(opt('feature-persistent')!, '--feature-persistent') }),
-      ...(opt('feature-barrier') !== undefined && { featureBarrier: parseBool(opt('feature-barrier')!, '--feature-barrier') }),
-    };
-    const http = opt('http') === undefined ? undefined : parseListen(opt('http')!);
-    const sim = opt('sim');
-    if (sim !== undefined && !fs.existsSync(sim)) throw new UserError(`simulated host socket ${sim} not found (is 'xenblkd sim' running?)`);
-    const logger = loggerFrom(opt('log-format'), opt('log-level'), 'xenblkd');
-    let serving;
-    const serveStart = performance.now();
-    try {
-      serving = await serve({
-        xenstorePath: opt('xenstore'),
-        stateDir,
-        backendType,
-        backendDomid,
-        settings,
-        dataPath,
-        http,
-        record: cli.record === undefined ? undefined : path.resolve(cli.record),
-        logger,
-        ports: async () => {
-          if (sim === undefined) return realPorts();
-          try {
-            return await connectSimHypervisor(sim);
-          } catch (err) {
-            throw new DaemonError(`cannot connect to the simulated host at ${sim}: ${(err as Error).message}`);
-          }
+export const command: Command = runCommand();
+
+/** The run command; the daemon it runs calls the given hooks. */
+export function runCommand(hooks: RunHooks = {}): Command {
+  return {
+    summary: 'run the backend daemon (real dom0, or --sim with the simulated host)',
+    usage,
+    async run(argv) {
+      const { values: cli } = parseOptions(argv, OPTIONS);
+      const file = cli.config ? readConfig(cli.config) : {};
+      const opt = (key: ConfigKey): string | undefined => (cli as Record<string, string | undefined>)[key] ?? file[key];
+      const stateDir = opt('state-dir') ?? '/var/lib/xenblkd';
+      const backendType = opt('backend-type') ?? 'vbd';
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(backendType)) throw new UserError(`--backend-type takes a name like vbd, got '${backendType}'`);
+      const backendDomid = opt('backend-domid') === undefined ? 0 : parseIntIn(opt('backend-domid')!, '--backend-domid', 0, 0x7fef);
+      const dataPath = (opt('data-path') ?? 'auto') as DataPathMode;
+      if (!['auto', 'copy', 'map', 'persistent'].includes(dataPath)) throw new UserError(`--data-path takes auto, copy, map or persistent, got '${dataPath}'`);
+      const settings = {
+        ...DEFAULT_BLOCK_BACKEND_SETTINGS,
+        ...(opt('max-ring-page-order') !== undefined && { maxRingPageOrder: parseIntIn(opt('max-ring-page-order')!, '--max-ring-page-order', 0, 4) }),
+        ...(opt('max-indirect-segments') !== undefined && { maxIndirectSegments: parseIntIn(opt('max-indirect-segments')!, '--max-indirect-segments', 0, 4096) }),
+        ...(opt('feature-persistent') !== undefined && { featurePersistent: parseBool(opt('feature-persistent')!, '--feature-persistent') }),
+        ...(opt('feature-barrier') !== undefined && { featureBarrier: parseBool(opt('feature-barrier')!, '--feature-barrier') }),
+      };
+      const http = opt('http') === undefined ? undefined : parseListen(opt('http')!);
+      const sim = opt('sim');
+      if (sim !== undefined && !fs.existsSync(sim)) throw new UserError(`simulated host socket ${sim} not found (is 'xenblkd sim' running?)`);
+      const logger = loggerFrom(opt('log-format'), opt('log-level'), 'xenblkd');
+      let serving;
+      const serveStart = performance.now();
+      try {
+        serving = await serve({
+          xenstorePath: opt('xenstore'),
+          stateDir,
+          backendType,
+          backendDomid,
+          settings,
+          dataPath,
+          http,
+          record: cli.record === undefined ? undefined : path.resolve(cli.record),
+          logger,
+          ports: async () => {
+            if (sim === undefined) return realPorts();
+            try {
+              return await connectSimHypervisor(sim);
+            } catch (err) {
+              throw new DaemonError(`cannot connect to the simulated host at ${sim}: ${(err as Error).message}`);
+            }
+          },
+          openImage: openRawImage,
+          startDataplane: hooks.crash === undefined ? createDataplane : (o) => startDataplane(o, { crash: hooks.crash }),
+          onPersisted: hooks.onPersisted?.(logger),
+        });
+      } catch (err) {
+        if (err instanceof RecorderError) throw new UserError(err.message);
+        if (err instanceof DaemonError) throw new UserError(err.message);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') throw new UserError(`state folder ${stateDir}: permission denied`);
+        if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EROFS' || code === 'ENOSPC') throw new UserError(`state folder ${stateDir}: ${code}`);
+        throw err;
+      }
+      const recovered = serving.daemon.recovered.length;
+      logger.info(
+        {
+          stateDir,
+          backendType,
+          backendDomid,
+          recovered,
+          dashboard: serving.dashboardUrl,
+          // Start-up cost: loading the program, then recovering and reconciling the devices.
+          loadMs: Math.round(process.uptime() * 1000 - (performance.now() - serveStart)),
+          recoveryMs: Math.round(performance.now() - serveStart),
         },
-        openImage: openRawImage,
-        startDataplane: createDataplane,
-        onPersisted: killHook(logger),
-      });
-    } catch (err) {
-      if (err instanceof RecorderError) throw new UserError(err.message);
-      if (err instanceof DaemonError) throw new UserError(err.message);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EPERM') throw new UserError(`state folder ${stateDir}: permission denied`);
-      if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EROFS' || code === 'ENOSPC') throw new UserError(`state folder ${stateDir}: ${code}`);
-      throw err;
-    }
-    const recovered = serving.daemon.recovered.length;
-    logger.info(
-      {
-        stateDir,
-        backendType,
-        backendDomid,
-        recovered,
-        dashboard: serving.dashboardUrl,
-        // Start-up cost: loading the program, then recovering and reconciling the devices.
-        loadMs: Math.round(process.uptime() * 1000 - (performance.now() - serveStart)),
-        recoveryMs: Math.round(performance.now() - serveStart),
-      },
-      `serving backend/${backendType} of domain ${backendDomid}${recovered ? `, ${recovered} device(s) recovered` : ''}`,
-    );
-    const signal = await untilSignal();
-    logger.info({ signal }, 'stopping: quiescing dataplanes, devices stay connected for the next start');
-    await serving.stop();
-    return 0;
-  },
-};
+        `serving backend/${backendType} of domain ${backendDomid}${recovered ? `, ${recovered} device(s) recovered` : ''}`,
+      );
+      const signal = await untilSignal();
+      logger.info({ signal }, 'stopping: quiescing dataplanes, devices stay connected for the next start');
+      await serving.stop();
+      return 0;
+    },
+  };
+}

@@ -1,16 +1,23 @@
-// Test hooks that SIGKILL the process at chosen points of the request path, so that every
-// recovery path runs in every test run: XENBLKD_CRASH_AT=<point>[:<n>] kills at the n-th time
-// (default 1st) the point is reached. Parsing is pure; an unset variable costs one comparison.
+// The points of the request path where a crash test may kill the process, so that every recovery
+// path runs in every test run. The daemon never arms them: only the test entries (test/support)
+// build armed CrashHooks and pass them in; the shipped programs use CrashHooks.none, which costs
+// one field test per point.
 
 export const CRASH_POINTS = [
   /** A batch was consumed from the ring, nothing executed yet. */
   'after-consume',
   /** Storage I/O of a batch was issued, not completed. */
   'mid-io',
+  /** The batch's responses are known; the journal record not written. */
+  'before-journal',
+  /** Half of the journal record is written (a torn record); no response slot written. */
+  'torn-journal',
   /** The publication journal holds the batch; no response slot written. */
   'after-journal',
-  /** Half of the batch's response slots are written. */
-  'mid-slots',
+  /** Slots 0..k-1 of the batch are written, slot k not (a spec names k: slot/<k>). */
+  'slot',
+  /** All but the last slot of a batch of two or more are written. */
+  'last-slot',
   /** Every response slot of the batch is written; rsp_prod not advanced. */
   'after-slots',
   /** rsp_prod advanced; the frontend not notified. */
@@ -21,43 +28,60 @@ export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export interface CrashSpec {
   readonly point: CrashPoint;
+  /** The hit that kills (1: the first time the point is reached). */
   readonly nth: number;
+  /** For 'slot': the slot of the batch (1..). */
+  readonly slot?: number;
 }
 
-export const CRASH_ENV = 'XENBLKD_CRASH_AT';
-
-/** Parses the variable's value; null for unset or empty. Throws a one-line Error when malformed. */
+/** Parses `<point>[:<n>]` or `slot/<k>[:<n>]`; null for empty. Throws a one-line Error when malformed. */
 export function parseCrashSpec(text: string | undefined): CrashSpec | null {
   if (text === undefined || text === '') return null;
-  const m = /^([a-z-]+)(?::([1-9][0-9]{0,8}))?$/.exec(text);
+  const m = /^([a-z-]+)(?:\/([1-9][0-9]{0,3}))?(?::([1-9][0-9]{0,8}))?$/.exec(text);
   const point = m?.[1] as CrashPoint | undefined;
-  if (!m || !point || !CRASH_POINTS.includes(point)) {
-    throw new Error(`${CRASH_ENV}=${text}: expected <point>[:<n>] with point one of ${CRASH_POINTS.join(', ')}`);
+  if (!m || !point || !CRASH_POINTS.includes(point) || (point === 'slot') !== (m[2] !== undefined)) {
+    throw new Error(`${text}: expected <point>[:<n>] or slot/<k>[:<n>] with point one of ${CRASH_POINTS.join(', ')}`);
   }
-  return { point, nth: m[2] === undefined ? 1 : Number(m[2]) };
+  const nth = m[3] === undefined ? 1 : Number(m[3]);
+  return m[2] === undefined ? { point, nth } : { point, nth, slot: Number(m[2]) };
 }
 
 export class CrashHooks {
+  /** Never fires. */
+  static readonly none = new CrashHooks(null);
+
+  /** Checked before any call on the hot path. */
+  readonly armed: boolean;
   private seen = 0;
 
   constructor(
     private readonly spec: CrashSpec | null,
     /** What dying means; the default kills this process with SIGKILL. */
-    private readonly die: (point: CrashPoint) => void = killSelf,
-  ) {}
-
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): CrashHooks {
-    return new CrashHooks(parseCrashSpec(env[CRASH_ENV]));
+    private readonly onDie: (point: CrashPoint) => void = killSelf,
+  ) {
+    this.armed = spec !== null;
   }
 
-  get armed(): boolean {
-    return this.spec !== null;
-  }
-
+  /** Dies if this is the spec's nth time at `point`. */
   at(point: CrashPoint): void {
+    if (this.due(point)) this.die(point);
+  }
+
+  /** Before writing slot k (0-based) of a batch of n responses. */
+  atSlot(k: number, n: number): void {
     const s = this.spec;
-    if (s === null || s.point !== point) return;
-    if (++this.seen === s.nth) this.die(point);
+    if (s === null) return;
+    if ((s.point === 'slot' && s.slot === k) || (s.point === 'last-slot' && n >= 2 && k === n - 1)) this.at(s.point);
+  }
+
+  /** Counts a hit of `point`: true when it is the one that kills (the caller then calls die). */
+  due(point: CrashPoint): boolean {
+    const s = this.spec;
+    return s !== null && s.point === point && ++this.seen === s.nth;
+  }
+
+  die(point: CrashPoint): void {
+    this.onDie(point);
   }
 }
 

@@ -65,6 +65,8 @@ const copyBytes = Buffer.prototype.copy;
 const MAP_CHUNK = 1024;
 /** Invalid requests logged one by one before the log is thinned out. */
 const LOUD_REFUSALS = 8;
+/** Journal failures: one log line per this many ms at most. */
+const JOURNAL_LOG_MS = 10_000;
 
 export class RingEngine {
   private readonly ring: BackRing;
@@ -136,6 +138,10 @@ export class RingEngine {
   private wrSect = 0;
   private errors = 0;
   private readonly latency = new LatencyHistogram();
+  private journalFailures = 0;
+  /** When the last journal failure was logged (ms): one line per JOURNAL_LOG_MS at most. */
+  private journalLoggedAt = -Infinity;
+  private journalUnlogged = 0;
 
   constructor(private readonly o: EngineOptions) {
     this.ring = o.ring;
@@ -223,6 +229,7 @@ export class RingEngine {
       rdSect: this.rdSect,
       wrSect: this.wrSect,
       errors: this.errors,
+      journalFailures: this.journalFailures,
       inFlight: this.inFlightCount,
       latency: this.latency.snapshot(),
     };
@@ -256,7 +263,7 @@ export class RingEngine {
       }
     }
     if (this.nConsumed === 0) return;
-    this.crash.at('after-consume');
+    if (this.crash.armed) this.crash.at('after-consume');
     this.fetchIndirect();
     const n = this.nConsumed;
     this.nConsumed = 0;
@@ -411,7 +418,7 @@ export class RingEngine {
     if (mapWrites) this.mapBatch(mapWrites, false);
     if (waitPersistent) this.mapPersistent([...missing!], waitPersistent);
     if (batch.length !== 0) throw new Error('copy batch left non-empty');
-    this.crash.at('mid-io');
+    if (this.crash.armed) this.crash.at('mid-io');
   }
 
   private addCopyIn(s: Slot): void {
@@ -698,23 +705,26 @@ export class RingEngine {
   private publishBatch(start: number, n: number): void {
     const ring = this.ring;
     const journal = this.journal;
+    const crash = this.crash;
     const list = this.inOrder ? null : this.completed;
-    journal.begin();
     for (let k = 0; k < n; k++) {
       const s = list === null ? this.byIndex[(start + k) & this.mask]! : list[k];
       journal.setEntry(k, s.req.idLo, s.req.idHi, s.req.operation, s.status);
     }
-    journal.commit(start, n);
-    this.crash.at('after-journal');
-    const half = n >> 1;
+    if (crash.armed) crash.at('before-journal');
+    const torn = crash.armed && crash.due('torn-journal');
+    // A failed write leaves no valid record: the ring keeps serving, unprotected for this batch only.
+    if (!journal.commit(start, n, torn)) this.journalFailed();
+    if (torn) crash.die('torn-journal');
+    if (crash.armed) crash.at('after-journal');
     for (let k = 0; k < n; k++) {
-      if (k === half) this.crash.at('mid-slots');
+      if (crash.armed) crash.atSlot(k, n);
       const s = list === null ? this.byIndex[(start + k) & this.mask]! : list[k];
       ring.writeResponse(start + k, s.req.idLo, s.req.idHi, s.req.operation, s.status);
     }
-    this.crash.at('after-slots');
+    if (crash.armed) crash.at('after-slots');
     const notify = ring.publishResponses(n);
-    this.crash.at('after-publish');
+    if (crash.armed) crash.at('after-publish');
     if (notify) this.port.notify();
     const now = performance.now();
     for (let k = 0; k < n; k++) {
@@ -727,6 +737,48 @@ export class RingEngine {
       this.inFlightCount--;
     }
     this.nCompleted = 0;
+  }
+
+  /** A batch published without its journal record (the write failed). */
+  private journalFailed(): void {
+    this.journalFailures++;
+    this.journalProblem(this.journal.lastError?.message ?? 'publication journal write failed');
+  }
+
+  /** Logs a journal failure, at most one line per JOURNAL_LOG_MS (with how many were not logged). */
+  private journalProblem(message: string): void {
+    const now = performance.now();
+    if (now - this.journalLoggedAt < JOURNAL_LOG_MS) {
+      this.journalUnlogged++;
+      return;
+    }
+    this.journalLoggedAt = now;
+    this.log.error(
+      { journalFailures: this.journalFailures, notLogged: this.journalUnlogged },
+      `${message}: responses are published without their journal record (exactly-once is not guaranteed across a crash until it is repaired)`,
+    );
+    this.journalUnlogged = 0;
+  }
+
+  /**
+   * Periodic repair of the journal file (deleted, truncated or failing under the ring). A failed
+   * repair counts as a failure and is tried again at the next call.
+   */
+  checkJournal(): void {
+    if (!this.consuming) return;
+    let repaired: string | null;
+    try {
+      repaired = this.journal.check();
+    } catch (e) {
+      this.journalFailures++;
+      this.journalProblem((e as Error).message);
+      return;
+    }
+    if (repaired !== null) {
+      if (repaired !== 'rewritten') this.journalFailures++;
+      this.journalLoggedAt = -Infinity;
+      this.log.warn({ journalFailures: this.journalFailures }, `publication journal ${this.journal.path} ${repaired}: publication is journaled again`);
+    }
   }
 
   private account(s: Slot, now: number): void {

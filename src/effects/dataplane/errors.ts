@@ -16,6 +16,8 @@ export class DataplaneError extends Error {
   constructor(
     readonly reason: DataplaneErrorReason,
     message: string,
+    /** The errno code behind it, when there is one (ENOSPC, EROFS...). */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'DataplaneError';

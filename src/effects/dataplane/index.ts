@@ -3,20 +3,22 @@
 // After a restart the same call resumes the ring: the shared rsp_prod tells where to go on.
 import * as path from 'node:path';
 import { abiFor } from '../../blkif/abi';
-import { BackRing, unpublishedTail } from '../../blkif/back-ring';
+import { BackRing } from '../../blkif/back-ring';
 import type { EvtchnPort, GrantMapping } from '../../io/ports';
 import type { Dataplane, DataplaneFactory, DataplaneStartOptions, DataplaneStats } from '../dataplane-port';
 import { BufferPool, SMALL_PAGES } from './buffers';
 import { CrashHooks } from './crash-points';
 import { RingEngine, type DataPath, type PublicationOrder } from './engine';
 import { DataplaneError } from './errors';
-import { journalFileName, PublicationJournal, ringKey } from './journal';
+import { JournalError, journalFileName, PublicationJournal, ringKey } from './journal';
+import { republish } from './republish';
 import { chooseDataPath, deviceLimits, resolveFeatures } from './limits';
 
-export { CrashHooks, parseCrashSpec, CRASH_ENV, CRASH_POINTS, type CrashPoint, type CrashSpec } from './crash-points';
+export { CrashHooks, parseCrashSpec, CRASH_POINTS, type CrashPoint, type CrashSpec } from './crash-points';
 export { DataplaneError, type DataplaneErrorReason } from './errors';
 export { DEFAULT_DATAPLANE_FEATURES, chooseDataPath, deviceLimits, resolveFeatures } from './limits';
-export { journalFileName, PublicationJournal, ringKey } from './journal';
+export { JournalError, journalFileName, PublicationJournal, ringKey } from './journal';
+export { republish } from './republish';
 export { LatencyHistogram } from './latency-histogram';
 export type { DataPath, PublicationOrder } from './engine';
 
@@ -28,8 +30,10 @@ export interface DataplaneTuning {
   maxBigBuffers?: number;
   /** Persistent grants kept mapped at most. Default: entries * 11 + 16 * max indirect segments. */
   persistentCapacity?: number;
-  /** Default: from XENBLKD_CRASH_AT. */
+  /** Kill points for the crash tests (test/support); default: none. */
   crash?: CrashHooks;
+  /** How often the journal file is checked (and repaired) under the running ring. Default 1000 ms. */
+  journalCheckMs?: number;
 }
 
 export interface RunningDataplane extends Dataplane {
@@ -73,7 +77,8 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
     try {
       opened = PublicationJournal.open(file, ring.entries, key);
     } catch (e) {
-      throw new DataplaneError('journal', (e as Error).message);
+      if (e instanceof JournalError) throw new DataplaneError('journal', e.message, e.code);
+      throw e;
     }
     journal = opened.journal;
     if (opened.reset !== null) log.info(`publication journal ${file} ${opened.reset}: reset`);
@@ -99,7 +104,7 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
       dataPath,
       journal,
       buffers,
-      crash: tuning.crash ?? CrashHooks.fromEnv(),
+      crash: tuning.crash ?? CrashHooks.none,
       logger: log,
       onFatal: opts.onFatal,
       order: tuning.order ?? 'ring',
@@ -112,6 +117,9 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
       'dataplane started',
     );
     engine.start();
+    // Deleted, truncated or failing under the ring: found and repaired within a check period.
+    const journalCheck = setInterval(() => engine.checkJournal(), tuning.journalCheckMs ?? 1000);
+    journalCheck.unref();
 
     const j = journal;
     const p = port;
@@ -128,6 +136,7 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
       },
       stop(): Promise<void> {
         stopping ??= (async () => {
+          clearInterval(journalCheck);
           await engine.stop();
           await engine.dispose();
           await p.unbind().catch((e: Error) => log.warn({ err: e.message }, 'unbinding the event channel failed'));
@@ -146,24 +155,4 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
     await ringMap.unmap().catch(() => {});
     throw e;
   }
-}
-
-/**
- * Publishes again the tail of the journaled batch that the shared rsp_prod does not cover (the
- * predecessor died between writing slots and advancing rsp_prod). Returns how many.
- */
-function republish(ring: BackRing, journal: PublicationJournal): number {
-  const rec = journal.recorded();
-  if (rec === null) return 0;
-  const at = ring.rspProdPvt;
-  const tail = unpublishedTail(rec.start, rec.count, at);
-  if (tail === 0) return 0;
-  const first = rec.count - tail;
-  ring.markConsumed(tail);
-  for (let k = 0; k < tail; k++) {
-    const e = first + k;
-    ring.writeResponse(at + k, journal.entryIdLo(e), journal.entryIdHi(e), journal.entryOperation(e), journal.entryStatus(e));
-  }
-  ring.publishResponses(tail);
-  return tail;
 }

@@ -1,17 +1,24 @@
 // The publication journal (ARCHITECTURE.md, "Exactly-once completion across a daemon crash"):
-// before the response slots of a batch overwrite its requests, the batch is recorded here, in a
-// small per-device file mapped MAP_SHARED, so recording is a few memory stores and survives a
-// SIGKILL at any instruction. On restart a batch whose end lies beyond the shared rsp_prod is
-// published again from the record.
+// before the response slots of a batch overwrite its requests, the batch is recorded in a small
+// per-device file, so a SIGKILL at any instruction leaves either a complete record or none. On
+// restart a batch whose end lies beyond the shared rsp_prod is published again from the record.
 //
-// Layout (u32 words): 0 magic, 1 version, 2 capacity, 3 ring key, 4 start, 5 count, 6 check,
-// then from word 16, 4 words per response: id lo, id hi, operation, status (as u32).
-// The check word is written last and zeroed first: a batch is valid iff check matches.
+// The file is written, never mapped: a mapping faults (SIGBUS) on a full file system or when the
+// file is truncated under it; a write returns an error the dataplane can report. Its space is
+// allocated at open (every byte written once), so that a batch's write overwrites blocks the file
+// already owns. One write per batch; the record only has to survive the process, not the machine
+// (no fsync).
+//
+// Record (u32 words): 0 magic, 1 version, 2 capacity, 3 ring key, 4 start, 5 count, 6 check,
+// then from word 16, 4 words per response: id lo, id hi, operation, status (as u32). The check
+// covers the header and the count entries: a torn or partial write (a process killed mid-write,
+// a short write on a full disk) fails it and is never replayed. The previous record is not needed
+// once a new batch is written: its batch was fully published before the next one started.
 import * as fs from 'node:fs';
-import { MAP_SHARED, PROT_READ, PROT_WRITE, mmap, munmap, type Mapping } from '../../io/libc';
 
 const MAGIC = 0x4a504258; // "XBPJ"
-const VERSION = 1;
+/** 2: written with pwrite, check over header and entries (1 was a mapping, check over the header). */
+const VERSION = 2;
 const HEADER_WORDS = 16;
 const ENTRY_WORDS = 4;
 const W_MAGIC = 0;
@@ -28,81 +35,126 @@ export interface JournaledBatch {
   readonly count: number;
 }
 
+/** The journal cannot be opened or written: an errno code (ENOSPC, EROFS, EACCES, EIO...) and a line. */
 export class JournalError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
     this.name = 'JournalError';
   }
 }
 
+function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? 'EIO';
+}
+
+function journalError(path: string, what: string, e: unknown): JournalError {
+  const code = errnoOf(e);
+  return new JournalError(`publication journal ${path}: ${what}: ${code}`, code);
+}
+
+/** Bytes of the file for a ring of `capacity` entries (whole pages). */
+export function journalBytes(capacity: number): number {
+  return Math.ceil(((HEADER_WORDS + ENTRY_WORDS * capacity) * 4) / 4096) * 4096;
+}
+
 export class PublicationJournal {
+  /** The record as last written (and the file's whole contents at open). */
+  private readonly buf: Buffer;
   private readonly words: Uint32Array;
   private readonly statuses: Int32Array;
+  private fd: number;
+  private ino: number;
+  /** Writes that failed or came out short since open. */
+  failures = 0;
+  /** The last failure (errno code and what failed), until a write succeeds again. */
+  lastError: JournalError | null = null;
 
   private constructor(
     readonly path: string,
-    private readonly fd: number,
-    private readonly map: Mapping,
+    fd: number,
+    ino: number,
+    buf: Buffer,
     readonly capacity: number,
     private readonly key: number,
   ) {
-    this.words = new Uint32Array(map.buffer);
-    this.statuses = new Int32Array(map.buffer);
+    this.fd = fd;
+    this.ino = ino;
+    this.buf = buf;
+    this.words = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
+    this.statuses = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
   }
 
   /**
-   * Opens (creating if needed) the journal of one ring. `key` names the ring (see ringKey): a
-   * journal written for another ring, or by another layout, is reset, never replayed.
+   * Opens (creating if needed) the journal of one ring and allocates its space. `key` names the
+   * ring (see ringKey): a journal written for another ring, or by another layout, is reset, never
+   * replayed. Throws JournalError when the file cannot be opened, read or allocated.
    */
   static open(path: string, capacity: number, key: number): { journal: PublicationJournal; reset: string | null } {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4096) throw new RangeError(`journal capacity ${capacity}`);
-    const bytes = Math.ceil(((HEADER_WORDS + ENTRY_WORDS * capacity) * 4) / 4096) * 4096;
+    const bytes = journalBytes(capacity);
+    const buf = Buffer.alloc(bytes);
     let fd: number;
     try {
       fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     } catch (e) {
-      throw new JournalError(`publication journal ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw journalError(path, 'open', e);
     }
-    let map: Mapping;
+    let ino: number;
     try {
-      const size = fs.fstatSync(fd).size;
-      if (size !== bytes) fs.ftruncateSync(fd, bytes);
-      map = mmap(bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      const st = fs.fstatSync(fd);
+      ino = st.ino;
+      const have = Math.min(st.size, bytes);
+      for (let at = 0; at < have; ) {
+        const n = fs.readSync(fd, buf, at, have - at, at);
+        if (n === 0) break;
+        at += n;
+      }
+      if (st.size > bytes) fs.ftruncateSync(fd, bytes);
     } catch (e) {
       fs.closeSync(fd);
-      throw new JournalError(`publication journal ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw journalError(path, 'read', e);
     }
-    const j = new PublicationJournal(path, fd, map, capacity, key >>> 0);
+    const j = new PublicationJournal(path, fd, ino, buf, capacity, key >>> 0);
     const w = j.words;
     let reset: string | null = null;
     if (w[W_MAGIC] !== MAGIC || w[W_VERSION] !== VERSION || w[W_CAPACITY] !== capacity) {
       reset = w[W_MAGIC] === 0 ? null : 'written by another layout';
     } else if (w[W_KEY] !== j.key) {
-      reset = w[W_CHECK] === 0 ? null : 'written for another ring';
+      reset = j.validCount() === 0 ? null : 'written for another ring';
     }
     if (w[W_MAGIC] !== MAGIC || w[W_VERSION] !== VERSION || w[W_CAPACITY] !== capacity || w[W_KEY] !== j.key) {
-      w[W_CHECK] = 0;
+      buf.fill(0);
       w[W_MAGIC] = MAGIC;
       w[W_VERSION] = VERSION;
       w[W_CAPACITY] = capacity;
       w[W_KEY] = j.key;
     }
+    // Every byte written once: the file owns its blocks before the first batch needs them.
+    try {
+      j.writeAll(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw journalError(path, 'allocate', e);
+    }
     return { journal: j, reset };
+  }
+
+  /** The count of the record in memory if it is complete and belongs to this ring, else 0. */
+  private validCount(): number {
+    const w = this.words;
+    const count = w[W_COUNT];
+    if (w[W_MAGIC] !== MAGIC || w[W_VERSION] !== VERSION || w[W_CAPACITY] !== this.capacity) return 0;
+    if (count < 1 || count > this.capacity) return 0;
+    return w[W_CHECK] === checkOf(w, count) ? count : 0;
   }
 
   /** The last batch recorded, if its record is complete. */
   recorded(): JournaledBatch | null {
-    const w = this.words;
-    const start = w[W_START];
-    const count = w[W_COUNT];
-    if (w[W_CHECK] === 0 || w[W_CHECK] !== checkOf(start, count, this.key)) return null;
-    if (count < 1 || count > this.capacity) return null;
-    return { start, count };
-  }
-
-  /** Starts a new record: the previous one stops being valid before any entry is overwritten. */
-  begin(): void {
-    this.words[W_CHECK] = 0;
+    const count = this.words[W_KEY] === this.key ? this.validCount() : 0;
+    return count === 0 ? null : { start: this.words[W_START], count };
   }
 
   setEntry(i: number, idLo: number, idHi: number, operation: number, status: number): void {
@@ -114,12 +166,88 @@ export class PublicationJournal {
     this.statuses[o + 3] = status;
   }
 
-  /** Makes the record of [start, start+count) valid; entries 0..count-1 must be set. */
-  commit(start: number, count: number): void {
+  /**
+   * Records [start, start+count) with entries 0..count-1 as set: one write. Returns false when
+   * the write failed or came out short (the record on file is then invalid, never replayed; see
+   * failures and lastError). `torn` writes only the first half of the record (a crash test's torn
+   * write; the caller dies right after).
+   */
+  commit(start: number, count: number, torn = false): boolean {
     const w = this.words;
     w[W_START] = start >>> 0;
     w[W_COUNT] = count;
-    w[W_CHECK] = checkOf(start >>> 0, count, this.key);
+    w[W_CHECK] = checkOf(w, count);
+    const len = (HEADER_WORDS + ENTRY_WORDS * count) * 4;
+    const want = torn ? len >> 1 : len;
+    let wrote: number;
+    try {
+      wrote = fs.writeSync(this.fd, this.buf, 0, want, 0);
+    } catch (e) {
+      return this.failed(journalError(this.path, 'write', e));
+    }
+    if (wrote !== want) return this.failed(new JournalError(`publication journal ${this.path}: short write (${wrote} of ${want} bytes)`, 'ENOSPC'));
+    if (this.lastError !== null) this.lastError = null;
+    return true;
+  }
+
+  private failed(e: JournalError): false {
+    this.failures++;
+    this.lastError = e;
+    return false;
+  }
+
+  /**
+   * Repairs the file under the running ring: re-creates it when it was deleted or replaced,
+   * re-allocates it when it was truncated, rewrites it after a failed write. Returns what was
+   * repaired ('recreated', 'extended', 'rewritten'), null when nothing was wrong; throws a
+   * JournalError when the repair itself fails (it is tried again at the next check).
+   */
+  check(): string | null {
+    let onDisk: fs.Stats | undefined;
+    try {
+      onDisk = fs.statSync(this.path);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw journalError(this.path, 'stat', e);
+    }
+    if (onDisk === undefined || onDisk.ino !== this.ino) {
+      let fd: number;
+      try {
+        fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      } catch (e) {
+        throw journalError(this.path, 'create', e);
+      }
+      try {
+        this.writeAll(fd);
+        this.ino = fs.fstatSync(fd).ino;
+      } catch (e) {
+        fs.closeSync(fd);
+        fs.rmSync(this.path, { force: true });
+        throw journalError(this.path, 'allocate', e);
+      }
+      fs.closeSync(this.fd);
+      this.fd = fd;
+      this.lastError = null;
+      return 'recreated';
+    }
+    const what = onDisk.size < this.buf.byteLength ? 'extended' : this.lastError !== null ? 'rewritten' : null;
+    if (what === null) return null;
+    try {
+      this.writeAll(this.fd);
+    } catch (e) {
+      throw journalError(this.path, 'allocate', e);
+    }
+    this.lastError = null;
+    return what;
+  }
+
+  /** The whole file from memory (the current record and the allocated space after it). */
+  private writeAll(fd: number): void {
+    const bytes = this.buf.byteLength;
+    for (let at = 0; at < bytes; ) {
+      const n = fs.writeSync(fd, this.buf, at, bytes - at, at);
+      if (n === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      at += n;
+    }
   }
 
   entryIdLo(i: number): number {
@@ -135,20 +263,30 @@ export class PublicationJournal {
     return this.statuses[HEADER_WORDS + i * ENTRY_WORDS + 3];
   }
 
-  /** Unmaps; remove: the ring is gone for good (a clean stop), so is the file. */
+  /** Closes; remove: the ring is gone for good (a clean stop), so is the file. */
   close(remove: boolean): void {
-    if (remove) this.words[W_CHECK] = 0;
-    munmap(this.map.address, this.map.length);
     fs.closeSync(this.fd);
     if (remove) fs.rmSync(this.path, { force: true });
   }
 }
 
-/** Never 0 (0 marks "no valid record"). */
-function checkOf(start: number, count: number, key: number): number {
-  let h = Math.imul(start ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(count + 0x7f4a7c15, 0xc2b2ae35) ^ key;
-  h = Math.imul(h ^ (h >>> 16), 0x27d4eb2f);
-  return (h ^ (h >>> 15)) >>> 0 || 1;
+/** A 32-bit hash of header words 0..5 and the first `count` entries (word 6, the check, excluded). */
+function checkOf(w: Uint32Array, count: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < W_CHECK; i++) h = mix(h, w[i]);
+  const end = HEADER_WORDS + ENTRY_WORDS * count;
+  for (let i = HEADER_WORDS; i < end; i++) h = mix(h, w[i]);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function mix(h: number, v: number): number {
+  let k = Math.imul(v, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
 /** FNV-1a over the values that name a ring: a new ring (new refs or port) gets a new key. */

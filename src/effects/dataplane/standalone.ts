@@ -1,7 +1,7 @@
 // One dataplane in a process of its own, started from command-line arguments: what the crash
 // tests and the benchmark kill and restart (the full daemon adds xenstore and the event store).
 //
-//   node standalone.js --hv HVSOCK --image PATH --state-dir DIR --ring-refs 8[,9...]
+//   node standalone-main.js --hv HVSOCK --image PATH --state-dir DIR --ring-refs 8[,9...]
 //       --event-channel PORT [--frontend-domid 1] [--devid 51712] [--ring-page-order 0]
 //       [--protocol x86_64-abi] [--frontend-persistent] [--read-only] [--data-path auto]
 //       [--max-indirect 256] [--no-barrier] [--no-discard] [--no-persistent] [--order ring]
@@ -19,7 +19,7 @@ import pino from 'pino';
 import { BLKIF_PROTOCOLS, type BlkifProtocol, type ConnectParams } from '../../machines/block/connect-params';
 import { deviceIdentity } from '../../machines/xenbus/identity';
 import type { DataPathMode, DataplaneFeatures } from '../dataplane-port';
-import { parseCrashSpec } from './crash-points';
+import type { CrashHooks } from './crash-points';
 import { startDataplane, type PublicationOrder } from './index';
 
 export interface StandaloneConfig {
@@ -147,13 +147,18 @@ export function standaloneArgs(c: StandaloneConfig): string[] {
   return a;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** What only a test entry passes (test/support/hooked-dataplane.ts): the shipped program has none. */
+export interface StandaloneHooks {
+  readonly crash?: CrashHooks;
+}
+
+/** The program: returns its exit code. */
+export async function runStandalone(argv: string[], hooks: StandaloneHooks = {}): Promise<number> {
   // Milliseconds since the process started: node's own start, then this program's modules.
   const mainAt = performance.now();
   let config: StandaloneConfig;
   try {
     config = parseStandaloneArgs(argv);
-    parseCrashSpec(process.env.XENBLKD_CRASH_AT);
   } catch (e) {
     process.stderr.write(`dataplane: ${(e as Error).message}\n`);
     return 2;
@@ -181,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
       logger,
       onFatal: (e) => out({ fatal: e.message }),
       features: config.features,
-    }, { order: config.order });
+    }, { order: config.order, crash: hooks.crash });
   } catch (e) {
     process.stderr.write(`dataplane: ${(e as Error).message}\n`);
     return 1;
@@ -211,8 +216,9 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
+/** Runs the program in this process and exits with its code. */
+export function standaloneMain(hooks: StandaloneHooks = {}): void {
+  runStandalone(process.argv.slice(2), hooks).then(
     // Nothing may linger (stdin, timers): the parent waits for the exit.
     (code) => process.exit(code),
     (e: unknown) => {

@@ -1,11 +1,11 @@
-// The dataplane child process, running the sources compiled once per test file.
+// The dataplane child process: the standalone dataplane with the crash hooks read from its
+// environment (test/support/hooked-dataplane.ts, bundled by npm run build into dist/test/).
 import type { StandaloneConfig } from '../../../src/effects/dataplane/standalone';
 import { DataplaneChild as Child, type ChildCommand, type ReadyInfo } from '../../../src/bench/dataplane-child';
-import { compiledModule } from './compiled';
+import { HOOKED_DATAPLANE, hookedEntry } from '../../support/hooked-entries';
 
 export function testChildCommand(): ChildCommand {
-  const m = compiledModule('effects/dataplane/standalone.ts');
-  return { file: m.file, execArgv: [], env: m.env };
+  return { file: hookedEntry(HOOKED_DATAPLANE), execArgv: [], env: process.env };
 }
 
 export class DataplaneChild {
