@@ -69,6 +69,16 @@ export class DataplaneChild {
     readline.createInterface({ input: this.proc.stderr! }).on('line', (line) => this.stderr.push(line));
   }
 
+  /**
+   * Starts one without waiting: ready resolves with its ready line, or null if it exited first
+   * (a crash test's kill may come before the line).
+   */
+  static launch(config: StandaloneConfig, env: NodeJS.ProcessEnv = {}, cmd: ChildCommand = defaultChildCommand()): { child: DataplaneChild; ready: Promise<ReadyInfo | null> } {
+    const child = new DataplaneChild(config, env, cmd);
+    const ready = child.next((m) => m.ready === true || m.exited === true).then((m) => (m.ready ? (m as unknown as ReadyInfo) : null));
+    return { child, ready };
+  }
+
   /** Starts one and waits until it serves the ring; rejects if it exits first. */
   static async start(
     config: StandaloneConfig,

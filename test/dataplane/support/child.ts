@@ -12,6 +12,10 @@ export class DataplaneChild {
   static start(config: StandaloneConfig, env: NodeJS.ProcessEnv = {}): Promise<{ child: Child; ready: ReadyInfo }> {
     return Child.start(config, env, testChildCommand());
   }
+
+  static launch(config: StandaloneConfig, env: NodeJS.ProcessEnv = {}): { child: Child; ready: Promise<ReadyInfo | null> } {
+    return Child.launch(config, env, testChildCommand());
+  }
 }
 
-export type { Child };
+export type { Child, ReadyInfo };
