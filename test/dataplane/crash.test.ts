@@ -1,8 +1,9 @@
-// Exactly once across SIGKILL: the dataplane runs in a child process that dies while the guest
-// keeps submitting; each restart resumes the ring (journal replay, re-execution of the
-// unanswered requests) and the verifying workload must see every request answered exactly once
-// with the right data.
-import { CRASH_POINTS, type CrashPoint } from '../../src/effects/dataplane/crash-points';
+// Exactly once across SIGKILL at random moments: the dataplane runs in a child process that dies
+// while the guest keeps submitting; each restart resumes the ring (journal replay, re-execution of
+// the unanswered requests) and the verifying workload must see every request answered exactly
+// once with the right data. The children stall a little inside each publication (test hook), so
+// that some of the random kills land between the journal record and rsp_prod: asserted. Every
+// kill point at every hit is test/faults/crash-points.test.ts.
 import { DiskModel, runWorkload, type WorkloadReport, type WorkloadSpecInput } from '../../src/sim/guest';
 import { Rng } from '../../src/sim/guest/rng';
 import { guestQueue, DataplaneChild, type Child } from './support/crash-rig';
@@ -56,41 +57,14 @@ describe('dataplane killed with SIGKILL', () => {
     await rig.close();
   });
 
-  const republishes: Record<CrashPoint, boolean> = {
-    'after-consume': false,
-    'mid-io': false,
-    'after-journal': true,
-    'mid-slots': true,
-    'after-slots': true,
-    'after-publish': false,
-  };
-
-  it.each(CRASH_POINTS.map((p) => [p]))('recovers from a kill at %s, every time', async (point) => {
-    const { queue, config } = await guestQueue(rig, { order: 1 });
-    const model = new DiskModel(0, IMAGE_SECTORS);
-    const work = runWorkload(queue, { ...MIX, ops: 1500, seed: 11 }, { model });
-    const first = await DataplaneChild.start(config, { XENBLKD_CRASH_AT: `${point}:5` });
-    children.push(first.child);
-    expect((await first.child.exited).signal).toBe('SIGKILL');
-    const second = await DataplaneChild.start(config);
-    children.push(second.child);
-    expect(second.ready.republished > 0).toBe(republishes[point]);
-    const r = await work;
-    expectClean(r);
-    expect(r.ops).toBe(1500);
-    await verifyAll(queue, model);
-    const stats = await second.child.stop();
-    expect(stats.inFlight).toBe(0);
-    await queue.close();
-  });
-
   async function randomKills(kills: number, setup: Parameters<typeof guestQueue>[1], seed: number): Promise<void> {
     const { queue, config } = await guestQueue(rig, setup);
     const model = new DiskModel(0, IMAGE_SECTORS);
     const stop = new AbortController();
     const work = runWorkload(queue, { ...MIX, ops: 0, durationMs: 600_000, seed }, { model, signal: stop.signal });
     const rng = new Rng(seed);
-    let current = (await DataplaneChild.start(config)).child;
+    const env = { XENBLKD_STALL_PUBLICATION_MS: '3' };
+    let current = (await DataplaneChild.start(config, env)).child;
     children.push(current);
     let resumedWithRepublish = 0;
     for (let k = 0; k < kills; k++) {
@@ -101,7 +75,7 @@ describe('dataplane killed with SIGKILL', () => {
       current.kill();
       await current.exited;
       await new Promise((r) => setTimeout(r, rng.below(60)));
-      const next = await DataplaneChild.start(config);
+      const next = await DataplaneChild.start(config, env);
       children.push(next.child);
       if (next.ready.republished > 0) resumedWithRepublish++;
       current = next.child;
@@ -113,8 +87,8 @@ describe('dataplane killed with SIGKILL', () => {
     await verifyAll(queue, model);
     await current.stop();
     await queue.close();
-    // Not asserted (a random kill rarely lands in the window); the deterministic tests cover it.
-    void resumedWithRepublish;
+    process.stdout.write(`random kills (${setup?.dataPath}): ${kills}, of which ${resumedWithRepublish} landed inside a publication\n`);
+    expect(resumedWithRepublish).toBeGreaterThan(0);
   }
 
   it('survives 20 kills at random moments under a queue-depth-32 workload (grant copy, x86_64, 2-page ring)', async () => {
@@ -122,6 +96,6 @@ describe('dataplane killed with SIGKILL', () => {
   });
 
   it('survives kills with persistent grants, the x86_32 ABI and a 4-page ring', async () => {
-    await randomKills(6, { order: 2, protocol: 'x86_32-abi', persistent: true, dataPath: 'persistent' }, 99);
+    await randomKills(10, { order: 2, protocol: 'x86_32-abi', persistent: true, dataPath: 'persistent' }, 99);
   });
 });

@@ -6,6 +6,8 @@ import type { Logger } from '../../src/log';
 
 /** <point>[:<n>] or slot/<k>[:<n>]: SIGKILL at the nth time a dataplane reaches the point. */
 export const CRASH_ENV = 'XENBLKD_CRASH_AT';
+/** Milliseconds to busy-wait inside each publication (see CrashHooks), so random kills land there. */
+export const STALL_ENV = 'XENBLKD_STALL_PUBLICATION_MS';
 /** N: log every persisted event with its number and SIGKILL right after the Nth (0: only count). */
 export const KILL_AFTER_EVENTS_ENV = 'XENBLKD_KILL_AFTER_EVENTS';
 
@@ -17,7 +19,10 @@ export function crashHooksFromEnv(env: NodeJS.ProcessEnv = process.env): CrashHo
   } catch (e) {
     throw new Error(`${CRASH_ENV}=${(e as Error).message}`);
   }
-  return spec === null ? undefined : new CrashHooks(spec);
+  const stall = env[STALL_ENV];
+  if (stall !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(stall)) throw new Error(`${STALL_ENV}=${stall}: expected milliseconds`);
+  const stallMs = stall === undefined ? 0 : Number(stall);
+  return spec === null && stallMs === 0 ? undefined : new CrashHooks(spec, undefined, stallMs);
 }
 
 export function killAfterEventsFromEnv(env: NodeJS.ProcessEnv = process.env): ((logger: Logger) => () => void) | undefined {

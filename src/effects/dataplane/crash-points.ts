@@ -2,6 +2,7 @@
 // path runs in every test run. The daemon never arms them: only the test entries (test/support)
 // build armed CrashHooks and pass them in; the shipped programs use CrashHooks.none, which costs
 // one field test per point.
+import { performance } from 'node:perf_hooks';
 
 export const CRASH_POINTS = [
   /** A batch was consumed from the ring, nothing executed yet. */
@@ -58,17 +59,24 @@ export class CrashHooks {
     private readonly spec: CrashSpec | null,
     /** What dying means; the default kills this process with SIGKILL. */
     private readonly onDie: (point: CrashPoint) => void = killSelf,
+    /**
+     * Busy-waits this long after the journal record and again mid-slots of every batch: widens
+     * the publication window so that kills from outside at random moments land in it.
+     */
+    private readonly stallMs = 0,
   ) {
-    this.armed = spec !== null;
+    this.armed = spec !== null || stallMs > 0;
   }
 
   /** Dies if this is the spec's nth time at `point`. */
   at(point: CrashPoint): void {
+    if (this.stallMs > 0 && point === 'after-journal') this.stall();
     if (this.due(point)) this.die(point);
   }
 
   /** Before writing slot k (0-based) of a batch of n responses. */
   atSlot(k: number, n: number): void {
+    if (this.stallMs > 0 && n >= 2 && k === n >> 1) this.stall();
     const s = this.spec;
     if (s === null) return;
     if ((s.point === 'slot' && s.slot === k) || (s.point === 'last-slot' && n >= 2 && k === n - 1)) this.at(s.point);
@@ -82,6 +90,11 @@ export class CrashHooks {
 
   die(point: CrashPoint): void {
     this.onDie(point);
+  }
+
+  private stall(): void {
+    const until = performance.now() + this.stallMs;
+    while (performance.now() < until);
   }
 }
 
