@@ -45,6 +45,7 @@ export class DaemonMetrics {
     perDevice('xenblkd_device_read_sectors_total', 'rd_sect: 512-byte sectors read', (s) => s.rdSect, 'counter');
     perDevice('xenblkd_device_written_sectors_total', 'wr_sect: 512-byte sectors written', (s) => s.wrSect, 'counter');
     perDevice('xenblkd_device_errors_total', 'requests answered with an error', (s) => s.errors, 'counter');
+    perDevice('xenblkd_device_journal_failures_total', 'publication journal faults: batches published without their record, repairs of the file', (s) => s.journalFailures, 'counter');
     perDevice('xenblkd_device_in_flight', 'requests consumed and not yet answered', (s) => s.inFlight, 'gauge');
     new Gauge({
       name: 'xenblkd_device_request_latency_seconds',

@@ -12,6 +12,8 @@ export interface DaemonProcessOptions {
   readonly http?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The CLI file to run (default CLI_MAIN; the crash tests run their hooked build). */
+  readonly main?: string;
   /** How long start() waits for the control socket (recovering thousands of devices takes longer). */
   readonly readyTimeoutMs?: number;
 }
@@ -47,7 +49,7 @@ export class DaemonProcess {
 
   /** Spawns the daemon and resolves once it serves (its control socket answers a ping). */
   async start(env: NodeJS.ProcessEnv = {}): Promise<void> {
-    const args = [CLI_MAIN, 'run', '--sim', this.opts.hvSocket, '--xenstore', this.opts.xenstoreSocket, '--state-dir', this.opts.stateDir, '--log-format', 'json'];
+    const args = [this.opts.main ?? CLI_MAIN, 'run', '--sim', this.opts.hvSocket, '--xenstore', this.opts.xenstoreSocket, '--state-dir', this.opts.stateDir, '--log-format', 'json'];
     if (this.opts.http) args.push('--http', this.opts.http);
     args.push(...(this.opts.extraArgs ?? []));
     const log = fs.openSync(this.opts.logFile, 'a');

@@ -23,6 +23,7 @@ import {
 } from '../machines';
 import { applyXenstoreIntents } from './apply-intents';
 import type { Dataplane, DataplaneFactory, DataPathMode } from './dataplane-port';
+import { DataplaneError } from './dataplane/errors';
 import type { ImageRegistry } from './images';
 import {
   type Intent,
@@ -37,6 +38,9 @@ import {
   updateIntents,
 } from './intents';
 import { messageOf } from './xenstore';
+
+/** A device whose journal cannot be created retries at most this far apart. */
+const JOURNAL_RETRY_MAX_MS = 5000;
 
 export interface BlockEffectsDeps {
   readonly xs: XenStore;
@@ -154,31 +158,48 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
       await teardowns.get(key);
       if (!alive()) return;
       let dataplane: Dataplane;
-      try {
-        const image = await imageOf(config, key);
-        if (!alive()) return;
-        dataplane = await deps.startDataplane({
-          identity,
-          params,
-          image,
-          readOnly: isReadOnly(realized.image, config),
-          gnttab: deps.gnttab,
-          evtchn: deps.evtchn,
-          stateDir: deps.stateDir,
-          logger: logger.child({ device: key }),
-          onFatal: (err) => send({ type: 'connection.failed', message: err.message }),
-          // What realize advertised; the dataplane refuses what was not offered.
-          features: {
-            barrier: config.settings.featureBarrier,
-            discard: discardOffered(realized.image, config),
-            maxIndirectSegments: config.settings.maxIndirectSegments,
-            persistent: config.settings.featurePersistent,
-            dataPath: deps.dataPath ?? 'auto',
-          },
-        });
-      } catch (err) {
-        send({ type: 'connection.failed', message: messageOf(err) });
-        return;
+      // A journal the state folder cannot hold (full, read-only...) is the host's problem, not the
+      // device's: the device waits, logged, and connects once the folder takes the file.
+      let loggedAt = -Infinity;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const image = await imageOf(config, key);
+          if (!alive()) return;
+          dataplane = await deps.startDataplane({
+            identity,
+            params,
+            image,
+            readOnly: isReadOnly(realized.image, config),
+            gnttab: deps.gnttab,
+            evtchn: deps.evtchn,
+            stateDir: deps.stateDir,
+            logger: logger.child({ device: key }),
+            onFatal: (err) => send({ type: 'connection.failed', message: err.message }),
+            // What realize advertised; the dataplane refuses what was not offered.
+            features: {
+              barrier: config.settings.featureBarrier,
+              discard: discardOffered(realized.image, config),
+              maxIndirectSegments: config.settings.maxIndirectSegments,
+              persistent: config.settings.featurePersistent,
+              dataPath: deps.dataPath ?? 'auto',
+            },
+          });
+          if (attempt > 0) logger.info({ device: key, attempts: attempt + 1 }, 'publication journal writable again: connecting');
+          break;
+        } catch (err) {
+          if (!(err instanceof DataplaneError && err.reason === 'journal')) {
+            send({ type: 'connection.failed', message: messageOf(err) });
+            return;
+          }
+          const waitMs = Math.min(JOURNAL_RETRY_MAX_MS, 250 << Math.min(attempt, 6));
+          // The first failure, then one line a minute at most.
+          if (Date.now() - loggedAt >= 60_000) {
+            loggedAt = Date.now();
+            logger.error({ device: key, code: err.code, attempts: attempt + 1 }, `${err.message}: the device waits, retrying every ${JOURNAL_RETRY_MAX_MS / 1000} s at most`);
+          }
+          await new Promise((r) => setTimeout(r, waitMs));
+          if (!alive()) return;
+        }
       }
       running.set(key, dataplane);
       if (!alive()) {
