@@ -13,6 +13,7 @@ import type { DaemonProcess as DaemonProcessType } from '../../../src/demo/daemo
 import { ringOnlyQueueFactory } from '../../support/ring-only';
 import type { GuestQueueFactory } from '../../../src/sim/frontend/guest-queue';
 import { RecordingWorld, type RawDomain } from './world';
+import { HOOKED_CLI, hookedEntry } from '../../support/hooked-entries';
 
 export interface Scenario {
   readonly name: string;
@@ -234,6 +235,8 @@ const crashRecovery: Scenario = {
       stateDir: path.join(dir, 'daemon'),
       logFile: path.join(dir, 'daemon.log'),
       extraArgs: ['--record', file],
+      // The test build of the CLI: the only one that reads XENBLKD_KILL_AFTER_EVENTS.
+      main: hookedEntry(HOOKED_CLI),
     });
     try {
       const xs = await host.toolstack();
