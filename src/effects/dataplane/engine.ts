@@ -23,6 +23,7 @@ import { DataplaneError } from './errors';
 import type { PublicationJournal } from './journal';
 import { LatencyHistogram } from './latency-histogram';
 import { PersistentGrantCache, SharedMapping } from './mapped-grants';
+import { Publisher } from './publisher';
 import { SlotQueue } from './slot-queue';
 import {
   DONE,
@@ -103,6 +104,7 @@ export class RingEngine {
   private nCompleted = 0;
 
   private readonly batch: CopyBatch;
+  private readonly publisher: Publisher;
   /**
    * Indirect descriptor pages of one drain, one region of pages per consumed position; made on
    * the first indirect request (an idle device holds no scratch memory).
@@ -166,6 +168,7 @@ export class RingEngine {
     this.batch = new CopyBatch(Math.max(entries * 11 + b.maxBig * b.bigPages, entries * indirectPages));
     this.indirectPages = indirectPages;
     this.persistent = o.dataPath === 'persistent' ? new PersistentGrantCache(o.persistentCapacity, o.gnttab, o.domid) : null;
+    this.publisher = new Publisher(o.ring, o.journal, o.crash, () => this.journalFailed());
   }
 
   /** Starts serving: answers what the ring holds, then follows the event channel. */
@@ -701,30 +704,15 @@ export class RingEngine {
     batch.clear();
   }
 
-  /** Journal, slots, rsp_prod, notify: the order that makes a kill anywhere recoverable. */
+  /** Journal, slots, rsp_prod (the Publisher), then notify. */
   private publishBatch(start: number, n: number): void {
-    const ring = this.ring;
-    const journal = this.journal;
-    const crash = this.crash;
+    const pub = this.publisher;
     const list = this.inOrder ? null : this.completed;
     for (let k = 0; k < n; k++) {
       const s = list === null ? this.byIndex[(start + k) & this.mask]! : list[k];
-      journal.setEntry(k, s.req.idLo, s.req.idHi, s.req.operation, s.status);
+      pub.set(k, s.req.idLo, s.req.idHi, s.req.operation, s.status);
     }
-    if (crash.armed) crash.at('before-journal');
-    const torn = crash.armed && crash.due('torn-journal');
-    // A failed write leaves no valid record: the ring keeps serving, unprotected for this batch only.
-    if (!journal.commit(start, n, torn)) this.journalFailed();
-    if (torn) crash.die('torn-journal');
-    if (crash.armed) crash.at('after-journal');
-    for (let k = 0; k < n; k++) {
-      if (crash.armed) crash.atSlot(k, n);
-      const s = list === null ? this.byIndex[(start + k) & this.mask]! : list[k];
-      ring.writeResponse(start + k, s.req.idLo, s.req.idHi, s.req.operation, s.status);
-    }
-    if (crash.armed) crash.at('after-slots');
-    const notify = ring.publishResponses(n);
-    if (crash.armed) crash.at('after-publish');
+    const notify = pub.publish(start, n);
     if (notify) this.port.notify();
     const now = performance.now();
     for (let k = 0; k < n; k++) {
