@@ -15,6 +15,7 @@
 // a short write on a full disk) fails it and is never replayed. The previous record is not needed
 // once a new batch is written: its batch was fully published before the next one started.
 import * as fs from 'node:fs';
+import { pwrite } from '../../io/libc';
 
 const MAGIC = 0x4a504258; // "XBPJ"
 /** 2: written with pwrite, check over header and entries (1 was a mapping, check over the header). */
@@ -181,7 +182,7 @@ export class PublicationJournal {
     const want = torn ? len >> 1 : len;
     let wrote: number;
     try {
-      wrote = fs.writeSync(this.fd, this.buf, 0, want, 0);
+      wrote = pwrite(this.fd, this.buf, want, 0);
     } catch (e) {
       return this.failed(journalError(this.path, 'write', e));
     }
