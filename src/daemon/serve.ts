@@ -48,11 +48,13 @@ export interface DeviceCounters {
   rdSect: number;
   wrSect: number;
   errors: number;
+  /** Publication journal faults (DataplaneStats.journalFailures). */
+  journalFailures: number;
   inFlight: number;
 }
 
 function counters(s: DataplaneStats | undefined): DeviceCounters | undefined {
-  return s && { rdReq: s.rdReq, wrReq: s.wrReq, fReq: s.fReq, dsReq: s.dsReq, rdSect: s.rdSect, wrSect: s.wrSect, errors: s.errors, inFlight: s.inFlight };
+  return s && { rdReq: s.rdReq, wrReq: s.wrReq, fReq: s.fReq, dsReq: s.dsReq, rdSect: s.rdSect, wrSect: s.wrSect, errors: s.errors, journalFailures: s.journalFailures, inFlight: s.inFlight };
 }
 
 export async function serve(opts: ServeOptions): Promise<Serving> {

@@ -54,7 +54,7 @@ export function formatDevices(devices: readonly DeviceListing[]): string {
       s ? mib(s.rdSect) : '-',
       s ? mib(s.wrSect) : '-',
       s ? String(s.errors) : '-',
-      (d.image ?? '-') + (d.lastError ? `  (last error: ${d.lastError})` : ''),
+      (d.image ?? '-') + (d.lastError ? `  (last error: ${d.lastError})` : '') + (s?.journalFailures ? `  (publication journal faults: ${s.journalFailures})` : ''),
     ]);
   }
   return table(rows);
