@@ -12,6 +12,8 @@ export interface GuestSetup {
   persistent?: boolean;
   dataPath?: StandaloneConfig['features']['dataPath'];
   maxRequests?: number;
+  /** Another image than the rig's (a loop device). */
+  imagePath?: string;
 }
 
 export async function guestQueue(rig: Rig, s: GuestSetup = {}): Promise<{ queue: GuestBlockQueue; config: StandaloneConfig }> {
@@ -25,7 +27,7 @@ export async function guestQueue(rig: Rig, s: GuestSetup = {}): Promise<{ queue:
   });
   const config: StandaloneConfig = {
     hvSocket: rig.socketPath,
-    imagePath: rig.imagePath,
+    imagePath: s.imagePath ?? rig.imagePath,
     stateDir: rig.stateDir,
     frontendDomid: rig.guest.domid,
     devid: DEVID,
@@ -37,7 +39,7 @@ export async function guestQueue(rig: Rig, s: GuestSetup = {}): Promise<{ queue:
     order: 'ring',
   };
   // What the backend would publish: the same facts the child derives from the image.
-  const image = await openRawImage(rig.imagePath);
+  const image = await openRawImage(config.imagePath);
   queue.start(diskInfo(image));
   await image.close();
   return { queue, config };

@@ -18,6 +18,8 @@ export interface KillCell {
   slot?: number;
   dataPath: DataPath;
   protocol: BlkifProtocol;
+  /** Default: the rig's image file. */
+  imagePath?: string;
 }
 
 export interface CellResult {
@@ -46,7 +48,7 @@ export function cellName(c: KillCell): string {
 
 /** Kills the dataplane at hits 1..hits of the cell's point; returns what each restart re-published. */
 export async function runCell(rig: Rig, sectors: number, c: KillCell, hits: number, seed: number, children: Child[]): Promise<CellResult> {
-  const { queue, config } = await guestQueue(rig, { order: 0, protocol: c.protocol, persistent: c.dataPath === 'persistent', dataPath: c.dataPath });
+  const { queue, config } = await guestQueue(rig, { order: 0, protocol: c.protocol, persistent: c.dataPath === 'persistent', dataPath: c.dataPath, imagePath: c.imagePath });
   const model = new DiskModel(0, sectors);
   const stop = new AbortController();
   const work = runWorkload(queue, { ...MATRIX_MIX, ops: 0, durationMs: 600_000, seed }, { model, signal: stop.signal });
