@@ -16,6 +16,9 @@ export interface ChildCommand {
 
 /** The bundle when the build made one (a restart then loads one file), else the compiled modules. */
 export function defaultChildCommand(): ChildCommand {
+  // The crash tests' CLI build (test/support/hooked-cli.ts) sets this: its children are hooked too.
+  const hooked = (globalThis as { __XENBLKD_DATAPLANE_ENTRY__?: string }).__XENBLKD_DATAPLANE_ENTRY__;
+  if (hooked !== undefined) return { file: hooked, execArgv: process.execArgv, env: process.env };
   const bundle = path.join(__dirname, '..', 'xenblkd-dataplane.js');
   const file = fs.existsSync(bundle) ? bundle : path.join(__dirname, '..', 'effects', 'dataplane', 'standalone-main.js');
   return { file, execArgv: process.execArgv, env: process.env };

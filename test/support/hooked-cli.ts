@@ -1,6 +1,7 @@
 // The xenblkd CLI with the test hooks of the environment installed in `run` (bundled into
 // dist/test/xenblkd-hooked.js by scripts/bundle.js, whose entry defines the command registry
 // before this module runs; every other command is the shipped one).
+import * as path from 'node:path';
 import { runCommand } from '../../src/cli/commands/run';
 import { runCli } from '../../src/cli/main';
 import type { Command } from '../../src/cli/command';
@@ -16,4 +17,6 @@ try {
   process.exit(2);
 }
 registry.run = () => ({ command: hooked });
+// Dataplane children this process starts (the benchmarks) run the hooked build next to this one.
+(globalThis as { __XENBLKD_DATAPLANE_ENTRY__?: string }).__XENBLKD_DATAPLANE_ENTRY__ = path.join(__dirname, 'xenblkd-dataplane-hooked.js');
 runCli();
