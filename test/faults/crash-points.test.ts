@@ -36,6 +36,14 @@ const POINTS: { point: CrashPoint; slot?: number; republish: boolean }[] = [
 const PATHS: DataPath[] = ['copy', 'map', 'persistent'];
 const ABIS: BlkifProtocol[] = ['x86_64-abi', 'x86_32-abi'];
 
+const total = { kills: 0, republishing: 0, paths: new Set<string>() };
+afterAll(() => {
+  // For the closing note: the size of the proof.
+  process.stdout.write(
+    `crash matrix total: ${POINTS.length} points (${POINTS.map((p) => (p.point === 'slot' ? `slot/${p.slot}` : p.point)).join(', ')}) x ${K} hits x ${total.paths.size} paths x ${ABIS.length} ABIs = ${total.kills} kills checked, ${total.republishing} needed a republish\n`,
+  );
+});
+
 describe.each(PATHS)('kill at every point and hit, %s data path', (dataPath) => {
   const children: Child[] = [];
   afterEach(async () => {
@@ -89,6 +97,9 @@ describe.each(PATHS)('kill at every point and hit, %s data path', (dataPath) => 
     process.stdout.write(
       `crash matrix (${dataPath}): ${POINTS.length} points x ${K} hits x 1 path x ${ABIS.length} ABIs = ${POINTS.length * K * ABIS.length} kills; ${kills} restarts checked, ${republishing} needed a republish\n`,
     );
+    total.kills += kills;
+    total.republishing += republishing;
+    total.paths.add(dataPath);
     expect(failures).toEqual([]);
     expect(kills).toBe(POINTS.length * K * ABIS.length);
     expect(republishing).toBe(POINTS.filter((p) => p.republish).length * K * ABIS.length);
