@@ -63,7 +63,7 @@ describe('dataplane killed with SIGKILL', () => {
     const stop = new AbortController();
     const work = runWorkload(queue, { ...MIX, ops: 0, durationMs: 600_000, seed }, { model, signal: stop.signal });
     const rng = new Rng(seed);
-    const env = { XENBLKD_STALL_PUBLICATION_MS: '5' };
+    const env = { XENBLKD_STALL_PUBLICATION_MS: '10' };
     let current = (await DataplaneChild.start(config, env)).child;
     children.push(current);
     let resumedWithRepublish = 0;

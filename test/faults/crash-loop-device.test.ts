@@ -105,7 +105,7 @@ describe('dataplane on a loop device', () => {
     const stop = new AbortController();
     const work = runWorkload(queue, { ...MATRIX_MIX, ops: 0, durationMs: 600_000, seed: 3 }, { model, signal: stop.signal });
     const rng = new Rng(3);
-    const env = { XENBLKD_STALL_PUBLICATION_MS: '5' };
+    const env = { XENBLKD_STALL_PUBLICATION_MS: '10' };
     let current = (await DataplaneChild.start(config, env)).child;
     children.push(current);
     let inside = 0;
