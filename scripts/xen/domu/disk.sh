@@ -1,14 +1,17 @@
 # Disk steps for domU scenarios: a verifying workload on a blkfront disk served by xenblkd.
-# Every write is random data whose sha256 is kept in a manifest (one entry per 4 MiB slot);
-# reads go around the page cache (O_DIRECT) so they reach the backend. dom0 talks to the
+# Every write is fresh random data whose sha256 is kept in a manifest (one entry per 8 MiB slot);
+# reads go around the page cache (O_DIRECT) so they reach the backend. A scenario may set SIZES
+# (bytes per write of a round, at most SLOT_BYTES) and SLOT_FIRST (where its first round writes)
+# after sourcing this file. dom0 talks to the
 # workload through this domain's xenstore keys data/xentest/* (dom0 writes `stop`, `phase`;
 # the domU writes `round`, `status`).
 WL=/run/xentest/wl
-SLOT_BYTES=4194304
-SLOTS=48
-# the manifest's home on the disk (a 256 MiB image): the last MiB
+SLOT_BYTES=8388608
+# 31 slots: 248 MiB, below the manifest's home on the disk (a 256 MiB image): the last MiB
+SLOTS=31
 MANIFEST_OFF=267386880
-SIZES="4096 45056 131072 1048576"
+SIZES="4096 45056 1048576 8388608"
+SLOT_FIRST=0
 MODES="direct sync fsync"
 
 xs_get() { xenstore-read "data/xentest/$1" 2> /dev/null; }
@@ -110,6 +113,8 @@ put_pattern() {
   echo "$off $size $want" > "$WL/slot.$slot"
   note_op $((t1 - t0)) "$mode $size"
   echo $(($(cat "$WL/bytes") + size)) > "$WL/bytes"
+  # fresh data: each write is new random data, verified once here (re-reads count in bytes only)
+  echo $(($(cat "$WL/fresh") + size)) > "$WL/fresh"
 }
 
 # the longest write+read-back of the workload (cs), with what it was
@@ -147,22 +152,25 @@ stall_probe() {
 
 wl_init() {
   mkdir -p "$WL"
-  for f in bytes op-max-cs stall-max-cs probes discards rounds; do [ -f "$WL/$f" ] || echo 0 > "$WL/$f"; done
+  for f in bytes fresh op-max-cs stall-max-cs probes discards rounds; do [ -f "$WL/$f" ] || echo 0 > "$WL/$f"; done
   [ -f "$WL/discard-zeroes" ] || echo - > "$WL/discard-zeroes"
   [ -f "$WL/op-max-what" ] || echo - > "$WL/op-max-what"
 }
 
-# workload NAME MIN_ROUNDS [until-stop]: MIN_ROUNDS rounds of every size and write mode, or
-# with until-stop as many more as it takes dom0 to write stop=1; a stall probe reads alongside.
-# The count of verified writes goes to data/xentest/ops after each, so dom0 can time its daemon
-# kills and see I/O resume.
+# workload NAME MIN_ROUNDS [until-stop [MIN_FRESH_BYTES]]: MIN_ROUNDS rounds of every size and
+# write mode, or with until-stop as many more as it takes dom0 to write stop=1 and this guest to
+# have verified MIN_FRESH_BYTES of fresh data; a stall probe reads alongside. The count of
+# verified writes goes to data/xentest/ops after each (fresh bytes to data/xentest/fresh), so
+# dom0 can time its daemon kills and see I/O resume.
 workload() {
-  dev=$(dev_of "$1") min=${2:-2} until=${3:-}
+  dev=$(dev_of "$1") min=${2:-2} until=${3:-} min_fresh=${4:-0}
   wl_init
   rm -f "$WL/stop-probe" "$WL/errors"
   stall_probe "$dev" &
   probe=$!
-  r=$(cat "$WL/rounds") start=$r slot=$((r * 5 % SLOTS)) rc=0 ops=0
+  set -- $SIZES
+  r=$(cat "$WL/rounds") start=$r rc=0 ops=0
+  slot=$(((SLOT_FIRST + r * $#) % SLOTS))
   xs_put status workload
   while :; do
     i=0
@@ -172,6 +180,7 @@ workload() {
       put_pattern "$dev" "$slot" "$size" "$1" || { rc=1; break 2; }
       ops=$((ops + 1))
       xs_put ops "$ops"
+      xs_put fresh "$(cat "$WL/fresh")"
       slot=$(((slot + 1) % SLOTS))
       i=$((i + 1))
     done
@@ -180,8 +189,8 @@ workload() {
     r=$((r + 1))
     echo "$r" > "$WL/rounds"
     xs_put round "$r"
-    xt_log "round $r: $(cat "$WL/bytes") bytes verified, longest op $(cat "$WL/op-max-cs")0 ms, longest probe $(cat "$WL/stall-max-cs")0 ms"
-    [ $((r - start)) -ge "$min" ] && { [ -z "$until" ] || [ "$(xs_get stop)" = 1 ]; } && break
+    xt_log "round $r: $(cat "$WL/fresh") fresh bytes verified, longest op $(cat "$WL/op-max-cs")0 ms, longest probe $(cat "$WL/stall-max-cs")0 ms"
+    [ $((r - start)) -ge "$min" ] && { [ -z "$until" ] || { [ "$(xs_get stop)" = 1 ] && [ "$(cat "$WL/fresh")" -ge "$min_fresh" ]; }; } && break
   done
   touch "$WL/stop-probe"
   wait "$probe"
@@ -195,6 +204,7 @@ workload() {
 wl_facts() {
   xt_info domu-rounds "$(cat "$WL/rounds")"
   xt_info domu-bytes-verified "$(cat "$WL/bytes")"
+  xt_info domu-fresh-bytes-verified "$(cat "$WL/fresh")"
   xt_info domu-longest-stall-ms "$(($(cat "$WL/stall-max-cs") * 10))"
   xt_info domu-longest-op-ms "$(($(cat "$WL/op-max-cs") * 10)) $(cat "$WL/op-max-what")"
   xt_info domu-discards "$(cat "$WL/discards")"
