@@ -163,6 +163,10 @@ describe('domU workload and dom0 image check (busybox sh)', () => {
     const slots = fs.readdirSync(`${dir}/wl`).filter((f) => f.startsWith('slot.')).map((f) => Number(f.slice(5))).sort((a, b) => a - b);
     // slots 20..25 written; 23 (discarded after round 1) written again in round 2; 26 discarded
     expect(slots).toEqual([20, 21, 22, 23, 24, 25]);
+    // a sample: every 4th region in offset order, from the first
+    const sample = await bb('verify x sample 4');
+    expect(sample.out).toContain('2 of 6 regions (12288 bytes) checked, 0 mismatches');
+    expect(console_()).toContain('XENTEST INFO domu-verified-sample 2 of 6 regions, 12288 bytes');
     await xs.rm('/local/domain/0/data/xentest/stop');
   }, 60_000);
 });
