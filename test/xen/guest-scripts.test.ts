@@ -171,6 +171,44 @@ describe('domU workload and dom0 image check (busybox sh)', () => {
   }, 60_000);
 });
 
+describe('the kill point: a large write held until dom0 froze the daemon (busybox sh)', () => {
+  const key = (k: string) => `/local/domain/0/data/xentest/${k}`;
+
+  it('says which write comes next once dom0 armed a kill, and writes it only after dom0 said frozen', async () => {
+    fs.rmSync(`${dir}/wl`, { recursive: true, force: true });
+    await xs.write(key('frozen'), '0');
+    await xs.write(key('kill-armed'), '1');
+    const guest = bb('wl_init; put_pattern $(dev_of x) 3 1048576 direct && echo written');
+    // dom0's side: wait for the announcement, check the write has not happened, then say frozen
+    let io = '';
+    for (let i = 0; i < 200 && !io.startsWith('write '); i++) {
+      io = await xs.read(key('io')).then((b) => b.toString(), () => '');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(io).toBe('write 1048576 direct');
+    expect(fs.existsSync(`${dir}/wl/slot.3`)).toBe(false);
+    await xs.write(key('frozen'), '1');
+    const r = await guest;
+    expect(r.out).toContain('kill point: direct write of 1048576 bytes while dom0 froze the daemon');
+    expect(r.out).toContain('written');
+    expect(r.code).toBe(0);
+    expect((await xs.read(key('kill-armed'))).toString()).toBe('0');
+    expect((await xs.read(key('io'))).toString()).toBe('-');
+    expect(fs.readFileSync(`${dir}/wl/slot.3`, 'utf8')).toMatch(/^\d+ 1048576 [0-9a-f]{64}\n$/);
+  }, 60_000);
+
+  it('does not stop writes below 1 MiB, nor any write when no kill is armed', async () => {
+    await xs.write(key('kill-armed'), '1');
+    const small = await bb('wl_init; put_pattern $(dev_of x) 4 524288 direct && echo written');
+    expect(small.out).not.toContain('kill point');
+    expect((await xs.read(key('kill-armed'))).toString()).toBe('1');
+    await xs.write(key('kill-armed'), '0');
+    const big = await bb('wl_init; put_pattern $(dev_of x) 5 1048576 sync && echo written');
+    expect(big.out).not.toContain('kill point');
+    expect(big.code).toBe(0);
+  }, 60_000);
+});
+
 describe("dom0's check of the daemon's log after every step (busybox sh)", () => {
   const log = () => `${dir}/xenblkd.log`;
   const allow = () => `${dir}/allow`;

@@ -166,22 +166,34 @@ ring_of() {
   echo "$((1 << order))-page ring, persistent grants $p"
 }
 
-# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload verified a write since the daemon
-# last started, freeze the daemon (SIGSTOP) at a random moment, let the guest queue requests
-# for 2 s, SIGKILL it, start it again with DATA_PATH, and wait until the guest verifies another
-# write, served by the new daemon. The new daemon must find requests waiting in the ring (the
-# guest's I/O went on queueing while the old one was frozen) and logs how many.
+# xenblkd_kill_restart NAME DATA_PATH [WHEN]: once NAME's workload verified a write since the
+# daemon last started, freeze the daemon (SIGSTOP), let the guest queue requests for 2 s, SIGKILL
+# it, start it again with DATA_PATH, and wait until the guest verifies another write, served by
+# the new daemon. WHEN: random (default), a random moment; mid-write, just as the guest starts a
+# write of 1 MiB or more (domu/disk.sh kill_point), so that write's requests (indirect ones on a
+# ring that has them) wait in the ring across the kill. The new daemon must find requests
+# waiting (four or more for mid-write) and logs how many.
 xenblkd_kill_restart() {
-  name=$1 dp=$2
+  name=$1 dp=$2 when=${3:-random}
+  dom=/local/domain/$(domid_of "$name")/data/xentest
   # I/O flows: the guest verified a write since the daemon last (re)started
   guest_ops_above "$name" "$(counter "ops-at-start.$name")" 300 || return 1
   k=$(($(counter xenblkd-kills) + 1))
   ring=$(ring_of "$name")
   scrape "life-$k" > /dev/null || return 1
-  usleep $(((RANDOM % 1500) * 1000))
   pid=$(xenblkd_pid)
   [ -n "$pid" ] && kill -0 "$pid" || { echo "no running xenblkd to kill"; return 1; }
-  kill -STOP "$pid"
+  if [ "$when" = mid-write ]; then
+    xenstore-write "$dom/frozen" 0 "$dom/kill-armed" 1 || return 1
+    xt_wait_for 120 "$name to start a write of 1 MiB or more" sh -c "xenstore-read $dom/io 2> /dev/null | grep -q '^write '" || return 1
+    kill -STOP "$pid"
+    at="as $name started a $(xenstore-read "$dom/io" | cut -d' ' -f3) write of $(xenstore-read "$dom/io" | cut -d' ' -f2) bytes"
+    xenstore-write "$dom/frozen" 1
+  else
+    usleep $(((RANDOM % 1500) * 1000))
+    kill -STOP "$pid"
+    at="at a random moment"
+  fi
   t0=$(xt_now)
   sleep 2
   kill -KILL "$pid"
@@ -195,9 +207,10 @@ xenblkd_kill_restart() {
   echo "$o1" > "/run/xentest/ops-at-start.$name"
   guest_ops_above "$name" "$o1" 300 || return 1
   waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
-  xt_info "kill-$k" "$name ($ring) after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
+  xt_info "kill-$k" "$name ($ring) frozen $at, after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
   xt_info xenblkd-kills "$k"
   [ "${waiting:-0}" -gt 0 ] || { echo "the new daemon found no request waiting in the ring: the kill hit an idle ring"; return 1; }
+  [ "$when" != mid-write ] || [ "$waiting" -ge 4 ] || { echo "only $waiting requests waited across a kill in the middle of a large write"; return 1; }
   echo "kill $k: $waiting requests waited in the ring across the kill"
 }
 

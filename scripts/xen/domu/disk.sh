@@ -100,6 +100,7 @@ put_pattern() {
   [ "$size" -lt "$SLOT_BYTES" ] && off=$((off + (RANDOM % 8) * 512))
   dd if=/dev/urandom of="$WL/pat" bs="$size" count=1 iflag=fullblock 2> /dev/null || return 1
   want=$(sha256sum < "$WL/pat" | cut -d' ' -f1)
+  [ "$size" -ge 1048576 ] && kill_point "$size" "$mode"
   now_cs; t0=$NOW
   case "$mode" in
   direct) dd if="$WL/pat" of="$dev" bs="$size" count=1 seek="$off" oflag=direct,seek_bytes conv=notrunc 2> "$WL/dd.err" ;;
@@ -115,6 +116,19 @@ put_pattern() {
   echo $(($(cat "$WL/bytes") + size)) > "$WL/bytes"
   # fresh data: each write is new random data, verified once here (re-reads count in bytes only)
   echo $(($(cat "$WL/fresh") + size)) > "$WL/fresh"
+}
+
+# kill_point SIZE MODE: when dom0 armed a kill (data/xentest/kill-armed=1), say which write
+# comes next (data/xentest/io) and hold it until dom0 has frozen the daemon (frozen=1, 10 s at
+# most): its requests then wait in the ring across the daemon's SIGKILL.
+kill_point() {
+  [ "$(xs_get kill-armed)" = 1 ] || return 0
+  xs_put kill-armed 0
+  xs_put io "write $1 $2"
+  i=0
+  while [ "$(xs_get frozen)" != 1 ] && [ $i -lt 40 ]; do usleep 250000; i=$((i + 1)); done
+  xs_put io -
+  xt_log "kill point: $2 write of $1 bytes $([ $i -lt 40 ] && echo "while dom0 froze the daemon" || echo "(dom0 did not freeze the daemon in 10 s)")"
 }
 
 # the longest write+read-back of the workload (cs), with what it was
