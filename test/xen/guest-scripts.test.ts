@@ -197,10 +197,13 @@ describe('the kill point: a large write held until dom0 froze the daemon (busybo
     expect(fs.readFileSync(`${dir}/wl/slot.3`, 'utf8')).toMatch(/^\d+ 1048576 [0-9a-f]{64}\n$/);
   }, 60_000);
 
-  it('does not stop writes below 1 MiB, nor any write when no kill is armed', async () => {
+  it('does not stop writes below 1 MiB nor buffered ones, nor any write when no kill is armed', async () => {
     await xs.write(key('kill-armed'), '1');
     const small = await bb('wl_init; put_pattern $(dev_of x) 4 524288 direct && echo written');
     expect(small.out).not.toContain('kill point');
+    const buffered = await bb('wl_init; put_pattern $(dev_of x) 6 1048576 fsync && put_pattern $(dev_of x) 7 1048576 sync && echo written');
+    expect(buffered.out).not.toContain('kill point');
+    expect(buffered.code).toBe(0);
     expect((await xs.read(key('kill-armed'))).toString()).toBe('1');
     await xs.write(key('kill-armed'), '0');
     const big = await bb('wl_init; put_pattern $(dev_of x) 5 1048576 sync && echo written');
