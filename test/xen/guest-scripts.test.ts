@@ -255,6 +255,17 @@ describe("dom0's check of the daemon's log after every step (busybox sh)", () =>
     expect(console_()).toMatch(/XENTEST STEP s1 FAIL \S+ exit 97: the daemon logged 1 error lines step s1 does not expect/);
   }, 30_000);
 
+  it('quick steps pass at once (the watchdog of a step that ended before its setsid is stopped too)', async () => {
+    const scenario = `${dir}/quick.sh`;
+    fs.writeFileSync(scenario, 'quick() { :; }\n');
+    const t0 = Date.now();
+    const r = await bb(`XT_LIB=${XEN}/guest/xentest.sh; XT_SCENARIO=${scenario}; i=0; while [ $i -lt 30 ]; do xt_step q$i 3 quick; i=$((i + 1)); done`);
+    expect(r.code).toBe(0);
+    expect(console_().match(/XENTEST STEP q\d+ PASS/g)).toHaveLength(30);
+    expect(console_()).not.toMatch(/STEP q\d+ FAIL/);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  }, 120_000);
+
   it('the allow-list shipped with the scenario has a step, a pattern and a reason on every line', () => {
     const text = fs.readFileSync(`${XEN}/dom0/daemon-log-allow`, 'utf8');
     const steps = new Set(

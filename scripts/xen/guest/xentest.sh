@@ -61,7 +61,9 @@ xt_step() {
     > /dev/null 2>&1 < /dev/null &
   _wd=$!
   wait $_pid; _rc=$?
-  kill -TERM -$_wd 2> /dev/null; wait $_wd 2> /dev/null
+  # the watchdog's group, and the watchdog itself in case a quick step ended before its setsid
+  # (then there is no group yet, and it would sleep out the whole timeout and fail the step)
+  kill -TERM -$_wd 2> /dev/null; kill -TERM $_wd 2> /dev/null; wait $_wd 2> /dev/null
   # a scenario's own check after every step (dom0: the daemon's log); its failure fails the step
   if type xt_after_step > /dev/null 2>&1; then
     (xt_after_step "$_n") >> "$_log" 2>&1 < /dev/null || { [ "$_rc" -ne 0 ] || _rc=97; }
