@@ -99,7 +99,10 @@ describe('domU workload and dom0 image check (busybox sh)', () => {
     expect(await xs.read('/local/domain/0/data/xentest/ops')).toBe('4');
     expect(await xs.read('/local/domain/0/data/xentest/round')).toBe('1');
     expect(await xs.read('/local/domain/0/data/xentest/status')).toBe('workload-end');
-    expect(console_()).toContain(`XENTEST INFO domu-bytes-verified ${4096 + 45056 + 131072 + 1048576}`);
+    const round = 4096 + 45056 + 1048576 + 8388608;
+    expect(console_()).toContain(`XENTEST INFO domu-bytes-verified ${round}`);
+    expect(console_()).toContain(`XENTEST INFO domu-fresh-bytes-verified ${round}`);
+    expect(await xs.read('/local/domain/0/data/xentest/fresh')).toBe(String(round));
     expect(console_()).toMatch(/XENTEST INFO domu-longest-stall-ms \d+/);
     expect(console_()).toContain('XENTEST INFO domu-discards 1');
     expect(console_()).toContain('XENTEST INFO domu-discard-zeroes 1');
@@ -148,4 +151,136 @@ describe('domU workload and dom0 image check (busybox sh)', () => {
     expect(damaged.out).toMatch(/manifest (checksum mismatch|has \d+ entries)/);
     expect((await imageCheck()).code).not.toBe(0);
   }, 60_000);
+
+  it('goes on after stop until it verified the fresh bytes asked for, in the slots its scenario gives', async () => {
+    fs.rmSync(`${dir}/wl`, { recursive: true, force: true });
+    await xs.write('/local/domain/0/data/xentest/stop', '1');
+    // 2 rounds of 3 small writes at least: the byte target, not stop, ends the workload
+    const r = await bb('SIZES="4096 8192 12288"; SLOT_FIRST=20; workload x 1 until-stop 40000');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^2 rounds, \d+ probe reads$/m);
+    expect(console_()).toContain('XENTEST INFO domu-fresh-bytes-verified 49152');
+    const slots = fs.readdirSync(`${dir}/wl`).filter((f) => f.startsWith('slot.')).map((f) => Number(f.slice(5))).sort((a, b) => a - b);
+    // slots 20..25 written; 23 (discarded after round 1) written again in round 2; 26 discarded
+    expect(slots).toEqual([20, 21, 22, 23, 24, 25]);
+    // a sample: every 4th region in offset order, from the first
+    const sample = await bb('verify x sample 4');
+    expect(sample.out).toContain('2 of 6 regions (12288 bytes) checked, 0 mismatches');
+    expect(console_()).toContain('XENTEST INFO domu-verified-sample 2 of 6 regions, 12288 bytes');
+    await xs.rm('/local/domain/0/data/xentest/stop');
+  }, 60_000);
+});
+
+describe('the kill point: a large write held until dom0 froze the daemon (busybox sh)', () => {
+  const key = (k: string) => `/local/domain/0/data/xentest/${k}`;
+
+  it('says which write comes next once dom0 armed a kill, and writes it only after dom0 said frozen', async () => {
+    fs.rmSync(`${dir}/wl`, { recursive: true, force: true });
+    await xs.write(key('frozen'), '0');
+    await xs.write(key('kill-armed'), '1');
+    const guest = bb('wl_init; put_pattern $(dev_of x) 3 1048576 direct && echo written');
+    // dom0's side: wait for the announcement, check the write has not happened, then say frozen
+    let io = '';
+    for (let i = 0; i < 200 && !io.startsWith('write '); i++) {
+      io = await xs.read(key('io')).then((b) => b.toString(), () => '');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(io).toBe('write 1048576 direct');
+    expect(fs.existsSync(`${dir}/wl/slot.3`)).toBe(false);
+    await xs.write(key('frozen'), '1');
+    const r = await guest;
+    expect(r.out).toContain('kill point: direct write of 1048576 bytes while dom0 froze the daemon');
+    expect(r.out).toContain('written');
+    expect(r.code).toBe(0);
+    expect((await xs.read(key('kill-armed'))).toString()).toBe('0');
+    expect((await xs.read(key('io'))).toString()).toBe('-');
+    expect(fs.readFileSync(`${dir}/wl/slot.3`, 'utf8')).toMatch(/^\d+ 1048576 [0-9a-f]{64}\n$/);
+  }, 60_000);
+
+  it('does not stop writes below 1 MiB nor buffered ones, nor any write when no kill is armed', async () => {
+    await xs.write(key('kill-armed'), '1');
+    const small = await bb('wl_init; put_pattern $(dev_of x) 4 524288 direct && echo written');
+    expect(small.out).not.toContain('kill point');
+    const buffered = await bb('wl_init; put_pattern $(dev_of x) 6 1048576 fsync && put_pattern $(dev_of x) 7 1048576 sync && echo written');
+    expect(buffered.out).not.toContain('kill point');
+    expect(buffered.code).toBe(0);
+    expect((await xs.read(key('kill-armed'))).toString()).toBe('1');
+    await xs.write(key('kill-armed'), '0');
+    const big = await bb('wl_init; put_pattern $(dev_of x) 5 1048576 sync && echo written');
+    expect(big.out).not.toContain('kill point');
+    expect(big.code).toBe(0);
+  }, 60_000);
+});
+
+describe("dom0's check of the daemon's log after every step (busybox sh)", () => {
+  const log = () => `${dir}/xenblkd.log`;
+  const allow = () => `${dir}/allow`;
+  const line = (level: number, msg: string) => JSON.stringify({ level, time: 1, pid: 7, msg }) + '\n';
+  const check = (step: string) =>
+    bb(`. ${XEN}/dom0/steps.sh; . ${XEN}/dom0/xenblkd.sh; XB_LOG=${log()}; XB_LOG_ALLOW=${allow()}; daemon_log_check ${step}`);
+
+  beforeAll(() => {
+    fs.rmSync(`${dir}/run/xenblkd-log-checked`, { force: true });
+    fs.writeFileSync(allow(), '# comment\nkill-1\t"msg":"grant map failed"\tthe frozen daemon\'s mappings went with it\n');
+    fs.writeFileSync(log(), line(30, 'serving backend/vbd') + line(50, 'grant map failed'));
+  });
+
+  it('lets through an error line allowed for its step, with the reason, and checks each line once', async () => {
+    const r = await check('kill-1');
+    expect(r.out).toContain("expected daemon error in kill-1 (the frozen daemon's mappings went with it)");
+    expect(r.code).toBe(0);
+    fs.appendFileSync(log(), line(40, 'a warning') + line(30, 'info'));
+    const again = await check('kill-2');
+    expect(again.out).toBe('');
+    expect(again.code).toBe(0);
+  }, 30_000);
+
+  it('fails on an error or fatal line the step does not expect, also one allowed for another step', async () => {
+    fs.appendFileSync(log(), line(50, 'grant map failed') + line(60, 'out of memory'));
+    const r = await check('kill-2');
+    expect(r.out).toContain('UNEXPECTED daemon error in kill-2: {"level":50');
+    expect(r.out).toContain('UNEXPECTED daemon error in kill-2: {"level":60');
+    expect(r.out).toMatch(/the daemon logged 2 error lines step kill-2 does not expect/);
+    expect(r.code).not.toBe(0);
+  }, 30_000);
+
+  it('fails the step whose check fails, through the step runner', async () => {
+    const scenario = `${dir}/scenario.sh`;
+    fs.writeFileSync(scenario, 'fine() { echo all good; }\n');
+    fs.appendFileSync(log(), line(50, 'disk on fire'));
+    const r = await bb(
+      `. ${XEN}/dom0/steps.sh; . ${XEN}/dom0/xenblkd.sh; XB_LOG=${log()}; XB_LOG_ALLOW=${allow()}; XT_LIB=${XEN}/guest/xentest.sh; XT_SCENARIO=${scenario}; xt_step s1 20 fine`,
+    );
+    expect(r.code).not.toBe(0);
+    expect(console_()).toMatch(/XENTEST STEP s1 FAIL \S+ exit 97: the daemon logged 1 error lines step s1 does not expect/);
+  }, 30_000);
+
+  it('quick steps pass at once (the watchdog of a step that ended before its setsid is stopped too)', async () => {
+    const scenario = `${dir}/quick.sh`;
+    fs.writeFileSync(scenario, 'quick() { :; }\n');
+    const t0 = Date.now();
+    const r = await bb(`XT_LIB=${XEN}/guest/xentest.sh; XT_SCENARIO=${scenario}; i=0; while [ $i -lt 30 ]; do xt_step q$i 3 quick; i=$((i + 1)); done`);
+    expect(r.code).toBe(0);
+    expect(console_().match(/XENTEST STEP q\d+ PASS/g)).toHaveLength(30);
+    expect(console_()).not.toMatch(/STEP q\d+ FAIL/);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  }, 120_000);
+
+  it('the allow-list shipped with the scenario has a step, a pattern and a reason on every line', () => {
+    const text = fs.readFileSync(`${XEN}/dom0/daemon-log-allow`, 'utf8');
+    const steps = new Set(
+      fs
+        .readFileSync(`${XEN}/dom0/scenarios/real-xen.sh`, 'utf8')
+        .split('\n')
+        .map((l) => /^(?:run|always) (\S+)/.exec(l)?.[1])
+        .filter(Boolean),
+    );
+    for (const l of text.split('\n')) {
+      if (l === '' || l.startsWith('#')) continue;
+      const [step, re, reason] = l.split('\t');
+      expect(steps.has(step) || step === 'boot').toBe(true);
+      expect(() => new RegExp(re)).not.toThrow();
+      expect(reason?.length).toBeGreaterThan(10);
+    }
+  });
 });

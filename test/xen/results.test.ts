@@ -17,6 +17,10 @@ const report = {
     'xenblkd-kills': '4',
     'kill-1': 'domu1 round 3, in flight 2, I/O went on after 14.2 s, restarted with data path map',
     'kill-2': 'domu1 round 5, in flight 0, I/O went on after 12.0 s, restarted with data path persistent',
+    'kill-3': 'domu2 (16-page ring, persistent grants on) after 2 verified writes; 7 requests waiting',
+    'xenblkd-log': '900 lines, 1 errors, 0 fatal; at error level: 1 expected by their step, 0 unexpected',
+    'domu1.domu-fresh-bytes-verified': '37748736',
+    'domu2.domu-fresh-bytes-verified': '41943040',
     'xenblkd-ops': 'read=100 write=200 flush=30 discard=4 error=0',
     'xenblkd-bytes': 'read=1048576 written=2097152',
     'xenblkd-starts': '5',
@@ -46,8 +50,13 @@ describe('real-xen results table', () => {
   it('states the outcome, kills, bytes, stalls, rings and versions from the facts', () => {
     const rows = resultRows(report);
     expect(row(rows, /^result$/)).toBe('PASS: 3 steps passed, 0 failed');
-    expect(row(rows, /SIGKILLs/)).toMatch(/^4 \(kill-1: domu1 round 3.*; kill-2: .*persistent\)$/);
+    expect(row(rows, /SIGKILLs/)).toMatch(/^4 \(kill-1: domu1 round 3.*; kill-2: .*persistent; kill-3: domu2 .*\)$/);
     expect(row(rows, /bytes verified/)).toBe('30.0 MiB in the guests (domu1 20.0 MiB, domu2 10.0 MiB); 15.0 MiB checked again in the image file from dom0');
+    expect(row(rows, /^fresh data verified across the kills/)).toBe('76.0 MiB (domu1 36.0 MiB, domu2 40.0 MiB)');
+    expect(row(rows, /^kills by ring$/)).toBe(
+      'kill-1, kill-2: domu1 (1-page ring, 32 segments per request, persistent grants on); kill-3: domu2 (16-page ring, 128 segments per request, persistent grants on)',
+    );
+    expect(row(rows, /^daemon log/)).toMatch(/1 expected by their step, 0 unexpected$/);
     expect(row(rows, /longest I\/O stall/)).toBe('domu1 15230 ms, domu2 9000 ms');
     expect(row(rows, /rings/)).toBe('domu1: 1-page ring, 32 segments per request, persistent grants on; domu2: 16-page ring, 128 segments per request, persistent grants on');
     expect(row(rows, /guest block layer/)).toBe('domu1: 10 reads, 20 writes, 7 flushes, 2 discards');
@@ -62,6 +71,8 @@ describe('real-xen results table', () => {
     expect(row(rows, /^result$/)).toBe('FAIL: 3 steps passed, 1 failed');
     expect(row(rows, /SIGKILLs/)).toBeUndefined();
     expect(row(rows, /bytes verified/)).toBeUndefined();
+    expect(row(rows, /fresh data/)).toBeUndefined();
+    expect(row(rows, /kills by ring/)).toBeUndefined();
   });
 
   it('escapes table separators in values', () => {

@@ -27,7 +27,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 function setup() {
   const persist = new ManualFlush();
   const gate = new OutputGate(persist, silentLogger);
-  const host: ConnectionHost = { handleFrame: () => {}, queued: (c, at) => gate.queued(c, at), closed: () => {}, log: silentLogger };
+  const host: ConnectionHost = { handleFrame: () => {}, queued: (c, at) => gate.queued(c, at), closed: () => {}, badFrame: () => {}, log: silentLogger };
   const [mine, theirs] = createDuplexPair();
   const conn = new ServerConnection(1, 0, 'test', mine, host, 1 << 20);
   const seen: number[] = [];

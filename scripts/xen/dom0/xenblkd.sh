@@ -9,6 +9,10 @@ XB_SESSIONS=/var/lib/xenblkd-sessions
 XB_METRICS=/var/log/xentest/metrics
 # the domU workload keeps its manifest in the image's last MiB (scripts/xen/domu/disk.sh)
 MANIFEST_OFF=267386880
+# daemon log lines at error level that a step expects: "STEP<TAB>ERE<TAB>reason" per line
+XB_LOG_ALLOW=${XB_LOG_ALLOW:-/xentest/dom0/daemon-log-allow}
+# strict: an error line no step expects fails that step; survey: only reports it
+XB_LOG_CHECK=${XB_LOG_CHECK:-strict}
 
 # The bundled CLI when the build made one (one file to load: a start in dom0 under TCG takes
 # about a third of the unbundled one's), else the CLI's own entry point.
@@ -19,6 +23,53 @@ xb() { (cd "$XENBLKD_DIR" && node "$XB_MAIN" "$@"); }
 counter() { cat "/run/xentest/$1" 2> /dev/null || echo 0; }
 bump() { echo $(($(counter "$1") + 1)) > "/run/xentest/$1"; counter "$1"; }
 xs_guest() { xenstore-read "/local/domain/$(domid_of "$1")/data/xentest/$2" 2> /dev/null; }
+
+# After every step (guest/xentest.sh): the daemon's log lines at error level or above (pino
+# level >= 50) written since the previous check. Each must be allowed for this step by
+# $XB_LOG_ALLOW, else the step fails. A line the daemon writes just after a step ends is
+# checked with the next step; the last step (daemon-facts) sees the rest.
+xt_after_step() { daemon_log_check "$1"; }
+
+# daemon_log_check STEP
+daemon_log_check() {
+  [ -f "$XB_LOG" ] || return 0
+  mark="$XT_RUNDIR/xenblkd-log-checked"
+  from=$(cat "$mark" 2> /dev/null || echo 0)
+  to=$(wc -l < "$XB_LOG")
+  echo "$to" > "$mark"
+  [ "$to" -gt "$from" ] || return 0
+  sed -n "$((from + 1)),${to}p" "$XB_LOG" | grep -E '"level":[5-9][0-9]' > "$XT_RUNDIR/log-errors"
+  unexpected=0
+  while IFS= read -r line; do
+    why=$(log_allowed "$1" "$line")
+    if [ -n "$why" ]; then
+      echo "$((1 + $(cat "$XT_RUNDIR/xenblkd-log-allowed" 2> /dev/null || echo 0)))" > "$XT_RUNDIR/xenblkd-log-allowed"
+      echo "expected daemon error in $1 ($why): $(echo "$line" | cut -c1-300)"
+    else
+      unexpected=$((unexpected + 1))
+      echo "UNEXPECTED daemon error in $1: $(echo "$line" | cut -c1-300)"
+    fi
+  done < "$XT_RUNDIR/log-errors"
+  [ "$unexpected" -eq 0 ] && return 0
+  echo "$((unexpected + $(cat "$XT_RUNDIR/xenblkd-log-unexpected" 2> /dev/null || echo 0)))" > "$XT_RUNDIR/xenblkd-log-unexpected"
+  [ "$XB_LOG_CHECK" = survey ] && { echo "survey mode: $unexpected unexpected daemon errors in $1 not failed"; return 0; }
+  echo "the daemon logged $unexpected error lines step $1 does not expect ($XB_LOG_ALLOW)"
+  return 1
+}
+
+# log_allowed STEP LINE: the reason $XB_LOG_ALLOW gives for LINE in STEP, or nothing
+log_allowed() {
+  [ -f "$XB_LOG_ALLOW" ] || return 0
+  tab=$(printf '\t')
+  while IFS="$tab" read -r step re reason; do
+    case "$step" in '' | '#'*) continue ;; esac
+    [ "$step" = "$1" ] || continue
+    if printf '%s\n' "$2" | grep -qE -- "$re"; then
+      echo "$reason"
+      return 0
+    fi
+  done < "$XB_LOG_ALLOW"
+}
 
 # prepare IMAGE_MIB: Node's version, a sparse image, session recording if the daemon has it
 prepare() {
@@ -107,35 +158,60 @@ guest_ops_above() {
     sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$1")/data/xentest/ops 2> /dev/null || echo 0) -gt $2 ]"
 }
 
-# xenblkd_kill_restart NAME DATA_PATH: once NAME's workload verified a write since the daemon
-# last started, freeze the daemon (SIGSTOP) at a random moment, let the guest queue requests
-# for 2 s, SIGKILL it, start it again with DATA_PATH, and wait until the guest verifies another
-# write, served by the new daemon. The new daemon logs how many requests it found waiting.
+# ring_of NAME: what the frontend of NAME's disk negotiated, e.g. "16-page ring, persistent grants"
+ring_of() {
+  fe=/local/domain/$(domid_of "$1")/device/vbd/51712
+  order=$(xenstore-read "$fe/ring-page-order" 2> /dev/null || echo 0)
+  [ "$(xenstore-read "$fe/feature-persistent" 2> /dev/null)" = 1 ] && p=on || p=off
+  echo "$((1 << order))-page ring, persistent grants $p"
+}
+
+# xenblkd_kill_restart NAME DATA_PATH [WHEN]: once NAME's workload verified a write since the
+# daemon last started, freeze the daemon (SIGSTOP), let the guest queue requests for 2 s, SIGKILL
+# it, start it again with DATA_PATH, and wait until the guest verifies another write, served by
+# the new daemon. WHEN: random (default), a random moment; mid-write, just as the guest starts a
+# write of 1 MiB or more (domu/disk.sh kill_point), so that write's requests (indirect ones on a
+# ring that has them) wait in the ring across the kill. The new daemon must find requests
+# waiting (four or more for mid-write) and logs how many.
 xenblkd_kill_restart() {
-  name=$1 dp=$2
+  name=$1 dp=$2 when=${3:-random}
+  dom=/local/domain/$(domid_of "$name")/data/xentest
   # I/O flows: the guest verified a write since the daemon last (re)started
   guest_ops_above "$name" "$(counter "ops-at-start.$name")" 300 || return 1
   k=$(($(counter xenblkd-kills) + 1))
+  ring=$(ring_of "$name")
   scrape "life-$k" > /dev/null || return 1
-  usleep $(((RANDOM % 1500) * 1000))
   pid=$(xenblkd_pid)
   [ -n "$pid" ] && kill -0 "$pid" || { echo "no running xenblkd to kill"; return 1; }
-  kill -STOP "$pid"
+  if [ "$when" = mid-write ]; then
+    xenstore-write "$dom/frozen" 0 "$dom/kill-armed" 1 || return 1
+    xt_wait_for 120 "$name to start a write of 1 MiB or more" sh -c "xenstore-read $dom/io 2> /dev/null | grep -q '^write '" || return 1
+    kill -STOP "$pid"
+    at="as $name started a $(xenstore-read "$dom/io" | cut -d' ' -f3) write of $(xenstore-read "$dom/io" | cut -d' ' -f2) bytes"
+    xenstore-write "$dom/frozen" 1
+  else
+    usleep $(((RANDOM % 1500) * 1000))
+    kill -STOP "$pid"
+    at="at a random moment"
+  fi
   t0=$(xt_now)
   sleep 2
   kill -KILL "$pid"
   xt_wait_for 10 "pid $pid to die" sh -c "! kill -0 $pid 2> /dev/null" || return 1
   bump xenblkd-kills > /dev/null
   o1=$(xs_guest "$name" ops)
-  echo "SIGKILL to xenblkd pid $pid after $name verified $o1 writes"
+  echo "SIGKILL to xenblkd pid $pid after $name verified $o1 writes ($ring)"
   [ "$(xs_guest "$name" status)" = workload ] || { echo "the workload of $name is not running"; return 1; }
   xenblkd_start "$dp" || return 1
   grep 'serving backend/' "$XB_LOG" | tail -n 1 | grep -q 'recovered' || { echo "the restarted daemon recovered no device"; return 1; }
   echo "$o1" > "/run/xentest/ops-at-start.$name"
   guest_ops_above "$name" "$o1" 300 || return 1
   waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
-  xt_info "kill-$k" "$name after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
+  xt_info "kill-$k" "$name ($ring) frozen $at, after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
   xt_info xenblkd-kills "$k"
+  [ "${waiting:-0}" -gt 0 ] || { echo "the new daemon found no request waiting in the ring: the kill hit an idle ring"; return 1; }
+  [ "$when" != mid-write ] || [ "$waiting" -ge 4 ] || { echo "only $waiting requests waited across a kill in the middle of a large write"; return 1; }
+  echo "kill $k: $waiting requests waited in the ring across the kill"
 }
 
 # stop_workload NAME: ask the guest's workload to end; it saves its manifest, verifies
@@ -143,9 +219,24 @@ xenblkd_kill_restart() {
 stop_workload() {
   domid=$(domid_of "$1")
   xenstore-write "/local/domain/$domid/data/xentest/stop" 1 || return 1
-  xt_wait_for 240 "$1's workload to end" sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/xentest/status 2> /dev/null)\" != workload ]" || return 1
-  xt_wait_for 240 "$1 to save its manifest" xenstore-exists "/local/domain/$domid/data/xentest/manifest" || return 1
-  echo "$1: $(xs_guest "$1" round) rounds, manifest $(xs_guest "$1" manifest)"
+  xt_wait_for 360 "$1's workload to end" sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/xentest/status 2> /dev/null)\" != workload ]" || return 1
+  xt_wait_for 120 "$1 to save its manifest" xenstore-exists "/local/domain/$domid/data/xentest/manifest" || return 1
+  xs_guest "$1" fresh > "/run/xentest/fresh.$1"
+  echo "$1: $(xs_guest "$1" round) rounds, $(cat "/run/xentest/fresh.$1") bytes of fresh data verified, manifest $(xs_guest "$1" manifest)"
+}
+
+# fresh_verified MIN_MIB NAME...: the guests verified (sha256, O_DIRECT read-back) at least
+# MIN_MIB of fresh random data between them, over the daemon's kills
+fresh_verified() {
+  min=$(($1 << 20)) total=0 each=
+  shift
+  for g in "$@"; do
+    b=$(cat "/run/xentest/fresh.$g" 2> /dev/null || echo 0)
+    total=$((total + b)) each="$each $g=$b"
+  done
+  xt_info fresh-bytes-verified "$total ($each )"
+  echo "fresh data verified by the guests: $total bytes ($each )"
+  [ "$total" -ge "$min" ] || { echo "less than $((min >> 20)) MiB of fresh data verified"; return 1; }
 }
 
 # image_check: the manifest the guest left in the image, checked against the image file in
@@ -271,7 +362,9 @@ daemon_facts() {
   xt_info xenblkd-starts "$(counter xenblkd-starts)"
   fatal=$(grep -c '"level":60' "$XB_LOG")
   errors=$(grep -c '"level":50' "$XB_LOG")
-  xt_info xenblkd-log "$(wc -l < "$XB_LOG") lines, $errors errors, $fatal fatal"
+  allowed=$(cat "$XT_RUNDIR/xenblkd-log-allowed" 2> /dev/null || echo 0)
+  unexpected=$(cat "$XT_RUNDIR/xenblkd-log-unexpected" 2> /dev/null || echo 0)
+  xt_info xenblkd-log "$(wc -l < "$XB_LOG") lines, $errors errors, $fatal fatal; at error level: $allowed expected by their step, $unexpected unexpected"
   grep -E '"level":(50|60)' "$XB_LOG" | head -n 10
   echo "requests answered: read $t_read_requests, write $t_write_requests, flush $t_flush_requests, discard $t_discard_requests, errors $t_errors"
   [ "$fatal" -eq 0 ] || { echo "the daemon logged fatal errors"; return 1; }

@@ -1,14 +1,17 @@
 # Disk steps for domU scenarios: a verifying workload on a blkfront disk served by xenblkd.
-# Every write is random data whose sha256 is kept in a manifest (one entry per 4 MiB slot);
-# reads go around the page cache (O_DIRECT) so they reach the backend. dom0 talks to the
+# Every write is fresh random data whose sha256 is kept in a manifest (one entry per 8 MiB slot);
+# reads go around the page cache (O_DIRECT) so they reach the backend. A scenario may set SIZES
+# (bytes per write of a round, at most SLOT_BYTES) and SLOT_FIRST (where its first round writes)
+# after sourcing this file. dom0 talks to the
 # workload through this domain's xenstore keys data/xentest/* (dom0 writes `stop`, `phase`;
 # the domU writes `round`, `status`).
 WL=/run/xentest/wl
-SLOT_BYTES=4194304
-SLOTS=48
-# the manifest's home on the disk (a 256 MiB image): the last MiB
+SLOT_BYTES=8388608
+# 31 slots: 248 MiB, below the manifest's home on the disk (a 256 MiB image): the last MiB
+SLOTS=31
 MANIFEST_OFF=267386880
-SIZES="4096 45056 131072 1048576"
+SIZES="4096 45056 1048576 8388608"
+SLOT_FIRST=0
 MODES="direct sync fsync"
 
 xs_get() { xenstore-read "data/xentest/$1" 2> /dev/null; }
@@ -97,6 +100,7 @@ put_pattern() {
   [ "$size" -lt "$SLOT_BYTES" ] && off=$((off + (RANDOM % 8) * 512))
   dd if=/dev/urandom of="$WL/pat" bs="$size" count=1 iflag=fullblock 2> /dev/null || return 1
   want=$(sha256sum < "$WL/pat" | cut -d' ' -f1)
+  [ "$size" -ge 1048576 ] && [ "$mode" = direct ] && kill_point "$size" "$mode"
   now_cs; t0=$NOW
   case "$mode" in
   direct) dd if="$WL/pat" of="$dev" bs="$size" count=1 seek="$off" oflag=direct,seek_bytes conv=notrunc 2> "$WL/dd.err" ;;
@@ -110,6 +114,24 @@ put_pattern() {
   echo "$off $size $want" > "$WL/slot.$slot"
   note_op $((t1 - t0)) "$mode $size"
   echo $(($(cat "$WL/bytes") + size)) > "$WL/bytes"
+  # fresh data: each write is new random data, verified once here (re-reads count in bytes only)
+  echo $(($(cat "$WL/fresh") + size)) > "$WL/fresh"
+}
+
+# kill_point SIZE MODE: when dom0 armed a kill (data/xentest/kill-armed=1), say which write
+# comes next (data/xentest/io) and hold it until dom0 has frozen the daemon (frozen=1, 10 s at
+# most): its requests then wait in the ring across the daemon's SIGKILL. Only O_DIRECT writes
+# of 1 MiB or more: the kernel submits all their requests at once, whereas writeback of a
+# buffered write is throttled to a request or two in flight when the disk stops answering
+# (seen on the 16-page ring: 2 requests waiting for a 4 MiB fsync write).
+kill_point() {
+  [ "$(xs_get kill-armed)" = 1 ] || return 0
+  xs_put kill-armed 0
+  xs_put io "write $1 $2"
+  i=0
+  while [ "$(xs_get frozen)" != 1 ] && [ $i -lt 40 ]; do usleep 250000; i=$((i + 1)); done
+  xs_put io -
+  xt_log "kill point: $2 write of $1 bytes $([ $i -lt 40 ] && echo "while dom0 froze the daemon" || echo "(dom0 did not freeze the daemon in 10 s)")"
 }
 
 # the longest write+read-back of the workload (cs), with what it was
@@ -147,22 +169,25 @@ stall_probe() {
 
 wl_init() {
   mkdir -p "$WL"
-  for f in bytes op-max-cs stall-max-cs probes discards rounds; do [ -f "$WL/$f" ] || echo 0 > "$WL/$f"; done
+  for f in bytes fresh op-max-cs stall-max-cs probes discards rounds; do [ -f "$WL/$f" ] || echo 0 > "$WL/$f"; done
   [ -f "$WL/discard-zeroes" ] || echo - > "$WL/discard-zeroes"
   [ -f "$WL/op-max-what" ] || echo - > "$WL/op-max-what"
 }
 
-# workload NAME MIN_ROUNDS [until-stop]: MIN_ROUNDS rounds of every size and write mode, or
-# with until-stop as many more as it takes dom0 to write stop=1; a stall probe reads alongside.
-# The count of verified writes goes to data/xentest/ops after each, so dom0 can time its daemon
-# kills and see I/O resume.
+# workload NAME MIN_ROUNDS [until-stop [MIN_FRESH_BYTES]]: MIN_ROUNDS rounds of every size and
+# write mode, or with until-stop as many more as it takes dom0 to write stop=1 and this guest to
+# have verified MIN_FRESH_BYTES of fresh data; a stall probe reads alongside. The count of
+# verified writes goes to data/xentest/ops after each (fresh bytes to data/xentest/fresh), so
+# dom0 can time its daemon kills and see I/O resume.
 workload() {
-  dev=$(dev_of "$1") min=${2:-2} until=${3:-}
+  dev=$(dev_of "$1") min=${2:-2} until=${3:-} min_fresh=${4:-0}
   wl_init
   rm -f "$WL/stop-probe" "$WL/errors"
   stall_probe "$dev" &
   probe=$!
-  r=$(cat "$WL/rounds") start=$r slot=$((r * 5 % SLOTS)) rc=0 ops=0
+  set -- $SIZES
+  r=$(cat "$WL/rounds") start=$r rc=0 ops=0
+  slot=$(((SLOT_FIRST + r * $#) % SLOTS))
   xs_put status workload
   while :; do
     i=0
@@ -172,6 +197,7 @@ workload() {
       put_pattern "$dev" "$slot" "$size" "$1" || { rc=1; break 2; }
       ops=$((ops + 1))
       xs_put ops "$ops"
+      xs_put fresh "$(cat "$WL/fresh")"
       slot=$(((slot + 1) % SLOTS))
       i=$((i + 1))
     done
@@ -180,8 +206,8 @@ workload() {
     r=$((r + 1))
     echo "$r" > "$WL/rounds"
     xs_put round "$r"
-    xt_log "round $r: $(cat "$WL/bytes") bytes verified, longest op $(cat "$WL/op-max-cs")0 ms, longest probe $(cat "$WL/stall-max-cs")0 ms"
-    [ $((r - start)) -ge "$min" ] && { [ -z "$until" ] || [ "$(xs_get stop)" = 1 ]; } && break
+    xt_log "round $r: $(cat "$WL/fresh") fresh bytes verified, longest op $(cat "$WL/op-max-cs")0 ms, longest probe $(cat "$WL/stall-max-cs")0 ms"
+    [ $((r - start)) -ge "$min" ] && { [ -z "$until" ] || { [ "$(xs_get stop)" = 1 ] && [ "$(cat "$WL/fresh")" -ge "$min_fresh" ]; }; } && break
   done
   touch "$WL/stop-probe"
   wait "$probe"
@@ -195,6 +221,7 @@ workload() {
 wl_facts() {
   xt_info domu-rounds "$(cat "$WL/rounds")"
   xt_info domu-bytes-verified "$(cat "$WL/bytes")"
+  xt_info domu-fresh-bytes-verified "$(cat "$WL/fresh")"
   xt_info domu-longest-stall-ms "$(($(cat "$WL/stall-max-cs") * 10))"
   xt_info domu-longest-op-ms "$(($(cat "$WL/op-max-cs") * 10)) $(cat "$WL/op-max-what")"
   xt_info domu-discards "$(cat "$WL/discards")"
@@ -230,28 +257,34 @@ manifest_load() {
   echo "manifest: $2 entries"
 }
 
-# verify NAME: every manifest entry reads back (O_DIRECT) with its checksum
+# verify NAME LABEL [EVERY]: manifest entries read back (O_DIRECT) with their checksums: every
+# one, or every EVERY-th in offset order from the first (a sample across slots and sizes, for
+# checks that a full pass elsewhere repeats)
 verify() {
-  dev=$(dev_of "$1")
+  dev=$(dev_of "$1") every=${3:-1}
   wl_init
   cat "$WL"/slot.* 2> /dev/null | sort -n > "$WL/manifest"
-  n=0 bad=0 bytes=0
+  i=0 n=0 bad=0 bytes=0
   while read -r off size sum; do
+    i=$((i + 1))
+    [ $(((i - 1) % every)) -eq 0 ] || continue
     got=$(dd if="$dev" bs="$size" count=1 skip="$off" iflag=direct,skip_bytes 2> /dev/null | sha256sum | cut -d' ' -f1)
     n=$((n + 1)) bytes=$((bytes + size))
     [ "$got" = "$sum" ] || { bad=$((bad + 1)); echo "MISMATCH $size bytes at $off: $got, expected $sum"; }
   done < "$WL/manifest"
   echo $(($(cat "$WL/bytes") + bytes)) > "$WL/bytes"
-  xt_info "domu-verified-$2" "$n regions, $bytes bytes"
-  echo "$n regions ($bytes bytes) checked, $bad mismatches"
+  what="$n regions"
+  [ "$n" -eq "$i" ] || what="$n of $i regions"
+  xt_info "domu-verified-$2" "$what, $bytes bytes"
+  echo "$what ($bytes bytes) checked, $bad mismatches"
   [ "$n" -gt 0 ] || { echo "nothing to verify"; return 1; }
   [ "$bad" -eq 0 ]
 }
 
-# verify_previous NAME: the manifest a previous guest left on the disk, every region checked
+# verify_previous NAME [EVERY]: the manifest a previous guest left on the disk, its regions checked
 verify_previous() {
   manifest_load "$1" || return 1
-  verify "$1" previous
+  verify "$1" previous "${2:-1}"
 }
 
 # the guest's block layer counters: reads, writes, discards, flushes completed

@@ -11,7 +11,8 @@
 #   XENTEST FILE <origin> BEGIN <path> / END   a whole log, its lines as "<origin>|=<line>"
 # A step runs a shell function of the scenario in its own session (setsid), so a timeout
 # kills everything it started; its output goes to $XT_LOGDIR/<name>.log and then, indented,
-# to the console.
+# to the console. A scenario that defines xt_after_step gets it called with the step's name
+# after every step (in a subshell); when it fails, so does the step.
 
 XT_LIB=${XT_LIB:-/xentest/xentest.sh}
 XT_LOGDIR=${XT_LOGDIR:-/var/log/xentest}
@@ -60,7 +61,13 @@ xt_step() {
     > /dev/null 2>&1 < /dev/null &
   _wd=$!
   wait $_pid; _rc=$?
-  kill -TERM -$_wd 2> /dev/null; wait $_wd 2> /dev/null
+  # the watchdog's group, and the watchdog itself in case a quick step ended before its setsid
+  # (then there is no group yet, and it would sleep out the whole timeout and fail the step)
+  kill -TERM -$_wd 2> /dev/null; kill -TERM $_wd 2> /dev/null; wait $_wd 2> /dev/null
+  # a scenario's own check after every step (dom0: the daemon's log); its failure fails the step
+  if type xt_after_step > /dev/null 2>&1; then
+    (xt_after_step "$_n") >> "$_log" 2>&1 < /dev/null || { [ "$_rc" -ne 0 ] || _rc=97; }
+  fi
   _dt=$(xt_since "$_t0")
   # the step's output, indented so it never reads as a marker
   tail -n "${XT_SHOW_LINES:-80}" "$_log" | sed 's/^/    | /' >> "$XT_CONSOLE"

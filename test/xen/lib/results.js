@@ -34,6 +34,29 @@ function guestsOf(infos) {
   return [...names].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }
 
+/** "16-page ring, 128 segments per request, persistent grants on" from a guest's facts. */
+function ringOf(infos, guest) {
+  const order = infos[`${guest}.domu-ring-page-order`];
+  if (order === undefined) return undefined;
+  const persistent = infos[`${guest}.domu-feature-persistent`] === '1' ? 'on' : 'off';
+  return `${1 << Number(order)}-page ring, ${infos[`${guest}.domu-max-segments`]} segments per request, persistent grants ${persistent}`;
+}
+
+/**
+ * "kill-1, kill-2: domu1 (1-page ring, ...); kill-3: domu2 (16-page ring, ...)": the guest a
+ * kill's fact names first, with the ring its blkfront negotiated.
+ */
+function killsByRing(kills, ring) {
+  const groups = new Map();
+  for (const [k, fact] of kills) {
+    const guest = /^(domu\d+)\b/.exec(String(fact ?? ''))?.[1] ?? '?';
+    if (!groups.has(guest)) groups.set(guest, []);
+    groups.get(guest).push(k);
+  }
+  if (groups.size === 0) return undefined;
+  return [...groups].map(([guest, ks]) => `${ks.join(', ')}: ${guest}${ring(guest) ? ` (${ring(guest)})` : ''}`).join('; ');
+}
+
 function stepCounts(steps) {
   const c = { passed: 0, failed: 0, skipped: 0 };
   for (const s of steps) c[s.status === 'PASS' ? 'passed' : s.status === 'SKIP' ? 'skipped' : 'failed']++;
@@ -73,9 +96,8 @@ function resultRows(report) {
 
   const rings = guests
     .map((d) => {
-      const order = g(d, 'domu-ring-page-order');
-      if (order === undefined) return undefined;
-      return `${d}: ${1 << Number(order)}-page ring, ${g(d, 'domu-max-segments')} segments per request, persistent grants ${g(d, 'domu-feature-persistent') === '1' ? 'on' : 'off'}`;
+      const ring = ringOf(infos, d);
+      return ring && `${d}: ${ring}`;
     })
     .filter(Boolean);
   if (rings.length) rows.push(['rings (blkfront)', rings.join('; ')]);
@@ -100,13 +122,31 @@ function resultRows(report) {
     ]);
   }
 
+  let fresh = 0;
+  const freshPerGuest = [];
+  for (const d of guests) {
+    const b = leadingNumber(g(d, 'domu-fresh-bytes-verified'));
+    if (b === undefined) continue;
+    fresh += b;
+    freshPerGuest.push(`${d} ${mib(b)}`);
+  }
+  if (freshPerGuest.length) {
+    rows.push([
+      'fresh data verified across the kills (new random data per write, read back with O_DIRECT, sha256)',
+      `${mib(fresh)} (${freshPerGuest.join(', ')})`,
+    ]);
+  }
+
   const kills = Object.keys(infos)
     .filter((k) => /^kill-\d+$/.test(k))
     .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   if (infos['xenblkd-kills'] !== undefined || kills.length) {
     const detail = kills.map((k) => `${k}: ${infos[k]}`).join('; ');
     rows.push(['SIGKILLs survived (guest I/O going on, no I/O error)', `${infos['xenblkd-kills'] ?? kills.length}${detail ? ` (${detail})` : ''}`]);
+    const byRing = killsByRing(kills.map((k) => [k, infos[k]]), (d) => ringOf(infos, d));
+    if (byRing) rows.push(['kills by ring', byRing]);
   }
+  if (infos['xenblkd-log'] !== undefined) rows.push(['daemon log (every error line allow-listed for its step, else the step fails)', infos['xenblkd-log']]);
   const stalls = guests
     .map((d) => (g(d, 'domu-longest-stall-ms') === undefined ? undefined : `${d} ${g(d, 'domu-longest-stall-ms')} ms`))
     .filter(Boolean);

@@ -1,8 +1,15 @@
 # Phase B: xenblkd is the block backend on a real Xen. Linux's xen-blkfront in PV domUs is its
-# peer, with a verifying workload while the daemon is SIGKILLed and restarted twice (on the map
-# and persistent data paths), an unplug and replug with `xenblkd detach/attach`, a domU powering
-# off and a new one connecting to the same disk (16-page ring, indirect requests) and finding
-# its data, an `xl shutdown`, and the xenstore nodes checked at each stage.
+# peer. domu1 (1-page ring) runs a verifying workload while the daemon is SIGKILLed and
+# restarted twice (on the map and persistent data paths; the first kill at a random moment, the
+# second as the guest starts a large write, so its requests wait in the ring across the kill);
+# an unplug and replug with `xenblkd detach/attach`; domu1 powers off and domu2 connects to the
+# same disk with a 16-page ring, indirect requests and persistent grants, finds its data and
+# runs the workload while the daemon is killed twice more (as a large write starts: indirect
+# requests waiting; restarted on the persistent path; then at a random moment, restarted on
+# map); an `xl shutdown`. The guests verify at
+# least 64 MiB of fresh data between them; the xenstore nodes are checked at each stage; any
+# daemon log line at error level that the step does not expect (dom0/daemon-log-allow) fails it.
+# dom0 checks the image file once, at the end: domu2 leaves domu1's regions alone.
 . /xentest/dom0/steps.sh
 . /xentest/dom0/xenblkd.sh
 
@@ -12,18 +19,21 @@ run xenblkd-start 260 xenblkd_start auto
 run domu1-create 150 domu_create domu1 xenblkd-workload xenblkd
 run domu1-connected 240 vbd_connected domu1 0
 run kill-1 400 xenblkd_kill_restart domu1 map
-run kill-2 400 xenblkd_kill_restart domu1 persistent
-run domu1-stop-workload 360 stop_workload domu1
-run domu1-image-check 120 image_check domu1
+run kill-2 400 xenblkd_kill_restart domu1 persistent mid-write
+run domu1-stop-workload 480 stop_workload domu1
 run detach 200 xenblkd_detach domu1 xvda
 run attach 200 xenblkd_attach domu1 xvda
 run domu1-done 300 guest_done domu1 300
 run domu1-gone 150 domu_gone domu1
 run domu2-create 150 domu_create domu2 xenblkd-reconnect xenblkd-big
 run domu2-connected 240 vbd_connected domu2 4
-run domu2-done 600 guest_done domu2 580
+run kill-3 400 xenblkd_kill_restart domu2 persistent mid-write
+run kill-4 400 xenblkd_kill_restart domu2 map
+run domu2-stop-workload 480 stop_workload domu2
+run domu2-done 400 guest_done domu2 380
 run domu2-shutdown 150 domu_shutdown domu2
-run domu2-image-check 120 image_check domu2
+run domu2-image-check 180 image_check domu2
+run fresh-data-verified 10 fresh_verified 64 domu1 domu2
 run xenblkd-stop 90 xenblkd_stop
 always daemon-facts 60 daemon_facts
 always logs 30 show_logs

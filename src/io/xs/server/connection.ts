@@ -1,8 +1,9 @@
 // One client connection of the server: framing in, replies and events out, and the state that
-// dies with it (watches, transactions). It never throws at its peer: bad framing closes it with one
-// log line.
+// dies with it (watches, transactions). It never throws at its peer: bad framing closes it, and the
+// host counts it and logs it (once per connection, rate-limited: BadFrameLog).
 import type { Duplex } from 'node:stream';
 import type { XsLogger } from '../logger';
+import type { BadFrameKind } from './bad-frames';
 import { FrameDecoder, FrameTooLargeError, FrameWriter, XsType, type XsFrame } from '../wire';
 import type { ServerTransaction } from './transaction';
 import type { OpContext } from './tree-ops';
@@ -13,6 +14,8 @@ export interface ConnectionHost {
   /** A frame was queued at output position `at`: the host decides when it may leave (OutputGate). */
   queued(conn: ServerConnection, at: number): void;
   closed(conn: ServerConnection): void;
+  /** The peer sent a bad frame (counted always, logged once per connection and rate-limited). */
+  badFrame(conn: ServerConnection, kind: BadFrameKind, detail?: Record<string, unknown>): void;
   readonly log: XsLogger;
 }
 
@@ -21,6 +24,8 @@ export class ServerConnection implements WatchOwner {
   readonly transactions = new Map<number, ServerTransaction>();
   /** Cached by the dispatcher. */
   opContext: OpContext | undefined;
+  /** This connection logged its bad-frame line (BadFrameLog). */
+  badFrameLogged = false;
   private readonly decoder = new FrameDecoder();
   private nextTxId = 1;
   private isClosed = false;
@@ -37,7 +42,7 @@ export class ServerConnection implements WatchOwner {
   ) {
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => {
-      if (this.decoder.hasPartial) this.host.log.warn({ conn: this.label }, 'xenstored: connection ended inside a frame');
+      if (this.decoder.hasPartial) this.host.badFrame(this, 'partial');
       this.close();
     });
     stream.on('error', (err: Error) => {
@@ -137,7 +142,7 @@ export class ServerConnection implements WatchOwner {
       });
     } catch (e) {
       if (e instanceof FrameTooLargeError) {
-        this.host.log.warn({ conn: this.label, len: e.len }, 'xenstored: oversized frame, closing connection');
+        this.host.badFrame(this, 'oversized', { len: e.len });
       } else {
         this.host.log.error({ conn: this.label, err: (e as Error).message }, 'xenstored: internal error, closing connection');
       }

@@ -29,6 +29,8 @@ export interface DispatchHost {
   releaseDomain(domid: number): void;
   /** Drops a connection's watches and transactions (RESET_WATCHES, connection close). */
   resetConnection(conn: ServerConnection): void;
+  /** Counters for CONTROL stats (sizes, bad frames). */
+  stats(): object;
 }
 
 const OK = Buffer.from('OK\0', 'latin1');
@@ -276,7 +278,7 @@ export class Dispatcher {
   private control(command: string, args: string[]): Buffer {
     switch (command) {
       case 'help':
-        return text('check\nhelp\nprint\nquota\n');
+        return text('check\nhelp\nprint\nquota\nstats\n');
       case 'check': {
         const problems = this.host.store.check();
         for (const p of problems) this.host.log.error({ problem: p }, 'xenstored: store check failed');
@@ -285,6 +287,8 @@ export class Dispatcher {
       case 'print':
         this.host.log.info({ text: args.join(' ') }, 'xenstored: print');
         return OK;
+      case 'stats':
+        return text(Object.entries(this.host.stats()).map(([name, n]) => `${name}: ${n}`).join('\n') + '\n');
       case 'quota': {
         const q = this.host.domains.quotas;
         return text(Object.entries(QUOTA_WIRE_NAMES).map(([name, key]) => `${name}: ${q[key]}`).join('\n') + '\n');

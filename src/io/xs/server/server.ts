@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { createDuplexPair } from '../duplex-pair';
 import { silentLogger, type XsLogger } from '../logger';
 import type { XsFrame } from '../wire';
+import { BadFrameLog, type BadFrameCounts, type BadFrameKind, type BadFrameLimits } from './bad-frames';
 import { ServerConnection, type ConnectionHost } from './connection';
 import { Dispatcher, type DispatchHost } from './dispatch';
 import { Domains } from './domains';
@@ -23,9 +24,11 @@ export interface XenstoredOptions {
   persistDir?: string;
   quotas?: Partial<XsQuotas>;
   logger?: XsLogger;
+  /** How many bad-frame lines may be logged (default: 10 at once, then 1 per second). */
+  badFrameLogLimits?: BadFrameLimits;
 }
 
-export interface XenstoredStats {
+export interface XenstoredStats extends BadFrameCounts {
   nodes: number;
   connections: number;
   watches: number;
@@ -40,6 +43,7 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
   readonly log: XsLogger;
   private readonly dispatcher: Dispatcher;
   private readonly gate: OutputGate;
+  private readonly badFrames: BadFrameLog;
   private readonly conns = new Set<ServerConnection>();
   private readonly byDomain = new Map<number, Set<ServerConnection>>();
   private readonly servers: { server: net.Server; path: string }[] = [];
@@ -55,6 +59,7 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
     this.events = new EventFirer(this.store, this.watches, this.domains);
     this.dispatcher = new Dispatcher(this);
     this.gate = new OutputGate(persist, this.log);
+    this.badFrames = new BadFrameLog(this.log, opts.badFrameLogLimits);
   }
 
   static async open(opts: XenstoredOptions = {}): Promise<XenstoredServer> {
@@ -132,7 +137,7 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
   stats(): XenstoredStats {
     let transactions = 0;
     for (const c of this.conns) transactions += c.transactions.size;
-    return { nodes: this.store.size, connections: this.conns.size, watches: this.watches.size, transactions };
+    return { nodes: this.store.size, connections: this.conns.size, watches: this.watches.size, transactions, ...this.badFrames.stats };
   }
 
   /** Problems with the tree's invariants (empty when sound). */
@@ -152,6 +157,7 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
         }),
     );
     for (const c of [...this.conns]) c.close();
+    this.badFrames.close();
     await Promise.all(stopped);
     await this.gate.drain();
     if (this.persist) {
@@ -164,6 +170,10 @@ export class XenstoredServer implements DispatchHost, ConnectionHost {
 
   handleFrame(conn: ServerConnection, frame: XsFrame): void {
     this.dispatcher.handleFrame(conn, frame);
+  }
+
+  badFrame(conn: ServerConnection, kind: BadFrameKind, detail?: Record<string, unknown>): void {
+    this.badFrames.report(conn, kind, detail);
   }
 
   queued(conn: ServerConnection, at: number): void {
