@@ -5,10 +5,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { STAMP } = require('../../scripts/build-stamp');
 
-/** Top-level paths whose files the build reads (src/ whole, the bundler, the configs). */
+/**
+ * Top-level paths whose files the build reads (src/ whole, the bundler, the configs, and the
+ * test-only entries scripts/bundle.js bundles into dist/test/ with what they import).
+ */
 function buildInputs(root) {
   const configs = fs.readdirSync(root).filter((f) => /^tsconfig.*\.json$/.test(f));
-  return ['src', 'scripts/bundle.js', 'scripts/build-stamp.js', 'package.json', 'package-lock.json', ...configs];
+  const testEntries = ['hooked-cli.ts', 'hooked-dataplane.ts', 'hooked-entries.ts', 'test-hooks.ts'].map((f) => `test/support/${f}`);
+  return ['src', 'scripts/bundle.js', 'scripts/build-stamp.js', 'package.json', 'package-lock.json', ...configs, ...testEntries];
 }
 
 /** The newest file or directory under the given paths (missing ones ignored): { file, mtimeMs }. */
