@@ -49,8 +49,9 @@ export function classifyStoreError(err: unknown, dir: string, doing: string): St
     return new StoreError(`state folder ${dir} is corrupt (${doing}): ${inner.message}`, 'corrupt');
   }
   const code = errnoOf(err);
-  // A file the database refers to (the MANIFEST CURRENT names, a table) is gone: damage, not a folder condition.
-  if (/No such file or directory/i.test(all) && /IO error/.test(all)) {
+  // A file the database refers to (the MANIFEST CURRENT names, a table) is gone, or shorter than
+  // its index says (a read past its end: EINVAL): damage, not a folder condition.
+  if (/IO error/.test(all) && /No such file or directory|Invalid argument/i.test(all)) {
     return new StoreError(`state folder ${dir} is corrupt (${doing}): ${inner.message}`, 'corrupt');
   }
   return new StoreError(`state folder ${dir}: cannot ${doing}: ${inner.message}`, 'io', code);
