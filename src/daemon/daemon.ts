@@ -37,7 +37,7 @@ export interface DaemonOptions {
   readonly onPersisted?: () => void;
   /** Where the event store is copied to be read when the state folder cannot be written at start (default: the OS temp folder). */
   readonly scratchDir?: string;
-  /** Backoff between tries of a write the state folder refused, ms (default 100 to 5000). */
+  /** Backoff between tries of a write the state folder refused, ms (default 100 to 2000). */
   readonly storeRetry?: { readonly firstMs: number; readonly maxMs: number };
   readonly onRecovered?: (key: string) => void;
   readonly dataPath?: DataPathMode;

@@ -47,7 +47,7 @@ export interface LevelStoreOptions {
   readonly onCommitted?: (events: number) => void;
   /** Where the store is copied to be read when its folder cannot be written at open (default: the OS temp folder). */
   readonly scratchDir?: string;
-  /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 5000). */
+  /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 2000). */
   readonly retry?: { readonly firstMs: number; readonly maxMs: number };
 }
 
@@ -327,7 +327,7 @@ export class LevelEventStore implements EventStore {
   }
 
   private backoff(failures: number): number {
-    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 100, maxMs: 5000 };
+    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 100, maxMs: 2000 };
     return Math.min(maxMs, firstMs * 2 ** Math.min(failures - 1, 20));
   }
 

@@ -43,7 +43,7 @@ export interface PersistentActorOptions<M extends AnyStateMachine> {
   onStoreRecovered?: () => void;
   /** Called when writes are given up because the store closed (their count). */
   onWritesAbandoned?: (writes: number, err: unknown) => void;
-  /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 5000). */
+  /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 2000). */
   retry?: { firstMs: number; maxMs: number };
 }
 
@@ -188,7 +188,7 @@ export class PersistentActor<M extends AnyStateMachine> {
   }
 
   private sleep(failures: number): Promise<void> {
-    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 100, maxMs: 5000 };
+    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 100, maxMs: 2000 };
     return new Promise((resolve) => setTimeout(resolve, Math.min(maxMs, firstMs * 2 ** Math.min(failures - 1, 20))));
   }
 

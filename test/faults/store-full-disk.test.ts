@@ -1,0 +1,86 @@
+// A state folder filled to the last byte under live, verified guest I/O: connected guests keep
+// going, a disk hot-added meanwhile waits visibly (hotplug-error, ls, /metrics), a SIGKILLed
+// daemon restarts on the full folder without moving the store aside, and once space is freed
+// the waiting disk connects by itself. Real tmpfs, real daemon process, real SIGKILL.
+import * as fs from 'node:fs';
+import { fillToLastByte, mountTmpfs } from './store-fs';
+import type { WorkloadReport } from '../../src/sim/guest/workload';
+import { type Disk, type StoreWorld, sample, storeWorld, until } from './store-world';
+
+jest.setTimeout(90_000);
+
+describe('a state folder filled to the last byte', () => {
+  let world: StoreWorld | undefined;
+  let unmount: (() => void) | undefined;
+  afterEach(async () => {
+    await world?.close();
+    unmount?.();
+    if (world) fs.rmSync(world.dir, { recursive: true, force: true });
+  });
+
+  it('keeps guests serving, makes a new disk wait visibly, survives a SIGKILL, and resumes when space returns', async () => {
+    world = await storeWorld({ guests: 2, prepare: (stateDir) => (unmount = mountTmpfs(stateDir, 16 << 20)) });
+    const w = world;
+    const first = await w.attach(1);
+    await until(() => first.queue !== undefined, 'the first disk to connect');
+    const reports: WorkloadReport[] = [];
+    /** A verifying workload on the disk for at least `ops` more answered requests. */
+    const io = async (disk: Disk, ops: number) => {
+      const stop = new AbortController();
+      const run = w.workload(disk, stop.signal);
+      const from = disk.ops;
+      disk.ops = 0;
+      await until(() => disk.ops >= ops, `${ops} verified requests on ${disk.key}`).finally(() => stop.abort());
+      reports.push(await run);
+      disk.ops += from;
+    };
+    await io(first, 200);
+
+    const filler = fillToLastByte(w.stateDir);
+    expect(fs.statfsSync(w.stateDir).bavail).toBe(0);
+    // The crash comes after the fault; the restart finds the folder full, and serves.
+    const firstPid = w.daemon.pid;
+    await w.daemon.kill();
+    await w.daemon.start();
+    expect(w.log().filter((l) => l.pid === w.daemon.pid && /refuses writes \(ENOSPC\)/.test(l.msg))).toHaveLength(1);
+    await io(first, 200);
+
+    const hotAdded = await w.attach(2);
+    await until(async () => ((await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)) ?? '').includes('ENOSPC'), 'hotplug-error on the waiting disk');
+    const listing = await w.ls();
+    expect(listing.status).toBe(0);
+    expect(listing.stdout).toMatch(new RegExp(`${hotAdded.key}\\s+waiting-for-store`));
+    expect(listing.stderr).toMatch(/EVENT STORE: the state folder refuses writes \(ENOSPC\).*1 new device\(s\) waiting: 2\/51712/);
+    const m = await w.metrics();
+    expect(sample(m, 'xenblkd_event_store_writable')).toBe(0);
+    expect(sample(m, 'xenblkd_devices_waiting_for_store')).toBe(1);
+    expect(sample(m, 'xenblkd_event_store_write_failures_total')).toBeGreaterThan(0);
+    // The connected guest keeps going meanwhile; the new disk does not connect.
+    await io(first, 200);
+    expect(await w.toolstack.tryRead(`${hotAdded.frontendPath}/state`)).not.toBe('4');
+    expect(fs.readdirSync(w.stateDir).filter((n) => n.includes('corrupt'))).toEqual([]);
+    expect(w.log().some((l) => /moved aside/.test(l.msg))).toBe(false);
+
+    fs.rmSync(filler);
+    await until(() => hotAdded.queue !== undefined, 'the waiting disk to connect once space returned', 15_000);
+    expect(await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)).toBeUndefined();
+    expect(sample(await w.metrics(), 'xenblkd_event_store_writable')).toBe(1);
+    expect((await w.ls()).stderr).not.toMatch(/EVENT STORE/);
+    await io(hotAdded, 200);
+    await io(first, 100);
+    for (const r of reports) {
+      expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated }).toEqual({ errors: 0, mismatches: 0, lost: 0, duplicated: 0 });
+    }
+    // One line when the fault started and one when it ended: not one per write.
+    const lines = w.log();
+    const inRun = (pid: number | undefined, re: RegExp) => lines.filter((l) => l.pid === pid && re.test(l.msg)).length;
+    expect(inRun(firstPid, /refuses writes/)).toBe(0);
+    expect(inRun(w.daemon.pid, /refuses writes/)).toBe(1);
+    expect(inRun(w.daemon.pid, /^the event store takes writes again/)).toBe(1);
+    // What the second run stored once it could is there for the next start: both disks.
+    await w.daemon.kill();
+    await w.daemon.start();
+    expect(w.log().find((l) => l.pid === w.daemon.pid && /serving backend/.test(l.msg))?.msg).toMatch(/2 device\(s\) recovered/);
+    await io(hotAdded, 100);
+  });
+});
