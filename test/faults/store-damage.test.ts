@@ -17,7 +17,12 @@ describe('the daemon on a failing state folder', () => {
     const stop = new AbortController();
     const run = world.workload(disk, stop.signal);
     disk.ops = 0;
-    await until(() => disk.ops >= ops, `${ops} verified requests on ${disk.key}`).finally(() => stop.abort());
+    const queues = disk.queues;
+    await until(() => disk.ops >= ops, `${ops} verified requests on ${disk.key}`)
+      .catch((err: Error) => {
+        throw new Error(`${err.message} (guest queues ${queues} -> ${disk.queues}, ops ${disk.ops})`);
+      })
+      .finally(() => stop.abort());
     reports.push(await run);
   };
   const restartAfter = async (fault: () => void) => {

@@ -42,6 +42,8 @@ export interface Disk {
   readonly model: DiskModel;
   /** Requests answered so far by the running workload. */
   ops: number;
+  /** Block queues the guest has had (a new one after each reconnect of its frontend). */
+  queues: number;
 }
 
 export interface StoreWorld {
@@ -78,7 +80,9 @@ export async function storeWorld(opts: { guests: number; prepare?: (stateDir: st
     logger: silentLogger,
     onDisk: (domid, devid, queue) => {
       const disk = disks.find((d) => d.domid === domid && d.devid === devid);
-      if (disk) disk.queue = queue && isBlockGuestQueue(queue) ? queue.blockQueue : undefined;
+      if (!disk) return;
+      disk.queue = queue && isBlockGuestQueue(queue) ? queue.blockQueue : undefined;
+      if (disk.queue) disk.queues += 1;
     },
   });
   const daemon = new DaemonProcess({ xenstoreSocket, hvSocket: host.hvSocket, stateDir, logFile, http: '127.0.0.1:0' });
@@ -95,7 +99,7 @@ export async function storeWorld(opts: { guests: number; prepare?: (stateDir: st
       fs.writeFileSync(image, '');
       fs.truncateSync(image, IMAGE_BYTES);
       const id = await attachDisk(toolstack, { frontendDomid: domid, vdev, image });
-      const disk: Disk = { key: `${domid}/${id.devid}`, domid, devid: id.devid, backendPath: id.backendPath, frontendPath: id.frontendPath, model: new DiskModel(0, IMAGE_BYTES / 512), ops: 0 };
+      const disk: Disk = { key: `${domid}/${id.devid}`, domid, devid: id.devid, backendPath: id.backendPath, frontendPath: id.frontendPath, model: new DiskModel(0, IMAGE_BYTES / 512), ops: 0, queues: 0 };
       disks.push(disk);
       return disk;
     },
