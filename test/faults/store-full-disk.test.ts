@@ -24,17 +24,15 @@ describe('a state folder filled to the last byte', () => {
     const first = await w.attach(1);
     await until(() => first.queue !== undefined, 'the first disk to connect');
     const reports: WorkloadReport[] = [];
-    /** A verifying workload on the disk for at least `ops` more answered requests. */
-    const io = async (disk: Disk, ops: number) => {
-      const stop = new AbortController();
-      const run = w.workload(disk, stop.signal);
+    /** Waits for `ops` more answered (and verified) requests of the disk's running workload. */
+    const progress = (disk: Disk, ops: number, what: string) => {
       const from = disk.ops;
-      disk.ops = 0;
-      await until(() => disk.ops >= ops, `${ops} verified requests on ${disk.key}`).finally(() => stop.abort());
-      reports.push(await run);
-      disk.ops += from;
+      return until(() => disk.ops >= from + ops, `${ops} more verified requests on ${disk.key} ${what}`);
     };
-    await io(first, 200);
+    // One verifying workload on the first disk for the whole test: live across the fault and both SIGKILLs.
+    const stopFirst = new AbortController();
+    const live = w.workload(first, stopFirst.signal);
+    await progress(first, 200, 'before the fault');
 
     const filler = fillToLastByte(w.stateDir);
     expect(fs.statfsSync(w.stateDir).bavail).toBe(0);
@@ -43,7 +41,7 @@ describe('a state folder filled to the last byte', () => {
     await w.daemon.kill();
     await w.daemon.start();
     expect(w.log().filter((l) => l.pid === w.daemon.pid && /refuses writes \(ENOSPC\)/.test(l.msg))).toHaveLength(1);
-    await io(first, 200);
+    await progress(first, 200, 'after the restart on the full folder');
 
     const hotAdded = await w.attach(2);
     await until(async () => ((await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)) ?? '').includes('ENOSPC'), 'hotplug-error on the waiting disk');
@@ -56,7 +54,7 @@ describe('a state folder filled to the last byte', () => {
     expect(sample(m, 'xenblkd_devices_waiting_for_store')).toBe(1);
     expect(sample(m, 'xenblkd_event_store_write_failures_total')).toBeGreaterThan(0);
     // The connected guest keeps going meanwhile; the new disk does not connect.
-    await io(first, 200);
+    await progress(first, 200, 'while the new disk waits');
     expect(await w.toolstack.tryRead(`${hotAdded.frontendPath}/state`)).not.toBe('4');
     expect(fs.readdirSync(w.stateDir).filter((n) => n.includes('corrupt'))).toEqual([]);
     expect(w.log().some((l) => /moved aside/.test(l.msg))).toBe(false);
@@ -66,11 +64,10 @@ describe('a state folder filled to the last byte', () => {
     expect(await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)).toBeUndefined();
     expect(sample(await w.metrics(), 'xenblkd_event_store_writable')).toBe(1);
     expect((await w.ls()).stderr).not.toMatch(/EVENT STORE/);
-    await io(hotAdded, 200);
-    await io(first, 100);
-    for (const r of reports) {
-      expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated }).toEqual({ errors: 0, mismatches: 0, lost: 0, duplicated: 0 });
-    }
+    const stopAdded = new AbortController();
+    const added = w.workload(hotAdded, stopAdded.signal);
+    await progress(hotAdded, 200, 'once it connected');
+    await progress(first, 100, 'once space returned');
     // One line when the fault started and one when it ended: not one per write.
     const lines = w.log();
     const inRun = (pid: number | undefined, re: RegExp) => lines.filter((l) => l.pid === pid && re.test(l.msg)).length;
@@ -81,6 +78,14 @@ describe('a state folder filled to the last byte', () => {
     await w.daemon.kill();
     await w.daemon.start();
     expect(w.log().find((l) => l.pid === w.daemon.pid && /serving backend/.test(l.msg))?.msg).toMatch(/2 device\(s\) recovered/);
-    await io(hotAdded, 100);
+    await progress(hotAdded, 100, 'after the last restart');
+    await progress(first, 100, 'after the last restart');
+    stopFirst.abort();
+    stopAdded.abort();
+    reports.push(await live, await added);
+    for (const r of reports) {
+      expect(r.checkedSectors).toBeGreaterThan(0);
+      expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated }).toEqual({ errors: 0, mismatches: 0, lost: 0, duplicated: 0 });
+    }
   });
 });

@@ -28,6 +28,7 @@ export const VERIFYING: WorkloadSpecInput = {
   verify: true,
   stallTimeoutMs: 20_000,
   // Until aborted (bounded all the same), reporting often enough to watch it move.
+  ops: 0,
   durationMs: 120_000,
   progressEveryMs: 100,
 };
