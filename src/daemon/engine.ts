@@ -95,7 +95,11 @@ export class BackendEngine {
   private stopping = false;
   private adoptOnResync = false;
   /** New devices whose CREATED event waits for the store, with whether hotplug-error was written. */
-  private readonly waiting = new Map<string, { since: number; identity: DeviceIdentity; shown: boolean }>();
+  private readonly waiting = new Map<string, { since: number; identity: DeviceIdentity; shown: boolean; onWaiting: () => void }>();
+  /** Device creations under way (the device's actor not made yet). */
+  private readonly creating = new Map<string, Promise<void>>();
+  /** Devices the bus retired while their creation waited for the store: destroyed once created. */
+  private readonly retiredWhileWaiting = new Set<string>();
   private abandonedWrites = 0;
   private unwatchHealth?: () => void;
   /** Every device's persistent actor from before its machine starts (see durable). */
@@ -130,11 +134,20 @@ export class BackendEngine {
     this.unwatchHealth = this.opts.health?.onChange((fault) => {
       for (const key of this.waiting.keys()) void this.showWaiting(key, fault);
     });
+    let recovered = false;
     if ((await store.version(busStream)) > 0) {
-      const persisted = tap?.recording ? await readPersisted(store, busStream) : undefined;
-      this.bus = await PersistentActor.recover(busOpts);
-      if (persisted) tap?.recovered({ machine: 'bus', stream: busStream, persisted, state: this.bus.getSnapshot().value });
-    } else {
+      try {
+        const persisted = tap?.recording ? await readPersisted(store, busStream) : undefined;
+        this.bus = await PersistentActor.recover(busOpts);
+        if (persisted) tap?.recovered({ machine: 'bus', stream: busStream, persisted, state: this.bus.getSnapshot().value });
+        recovered = true;
+      } catch (err) {
+        // As for a device: a bus stream that cannot be read or folded is rebuilt from xenstore.
+        logger.error({ err }, 'bus stream unreadable; rebuilding it from xenstore, adopting the devices there');
+        await store.deleteStream(busStream);
+      }
+    }
+    if (!recovered) {
       const input = { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType };
       this.bus = await PersistentActor.create(busOpts, input);
       tap?.created({ machine: 'bus', stream: busStream, input, state: this.bus.getSnapshot().value });
@@ -228,17 +241,26 @@ export class BackendEngine {
   }
 
   private spawn(ref: DeviceRef): void {
-    if (this.devices.has(ref.key) || this.pending.has(ref.key)) return;
-    const job = this.createDevice(ref)
+    if (this.devices.has(ref.key) || this.creating.has(ref.key)) return;
+    // What start, resync, settled and stop wait for: the device started, failed, or waits for the
+    // store (a store that refuses writes must not hold the daemon's start or stop).
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    const job = this.createDevice(ref, ready)
       .catch((err) => {
         if (err instanceof StoreError && err.reason === 'closed') this.opts.logger.info({ device: ref.key }, 'device not started: the daemon stopped while the state folder refused writes');
         else this.opts.logger.error({ err, device: ref.key }, 'could not start the device');
       })
-      .finally(() => this.pending.delete(ref.key));
-    this.pending.set(ref.key, job);
+      .finally(() => {
+        this.creating.delete(ref.key);
+        this.pending.delete(ref.key);
+        ready();
+      });
+    this.creating.set(ref.key, job);
+    this.pending.set(ref.key, started);
   }
 
-  private async createDevice(ref: DeviceRef): Promise<void> {
+  private async createDevice(ref: DeviceRef, onWaiting: () => void): Promise<void> {
     const { store, xs, settings, logger } = this.opts;
     const identity = deviceIdentity({ backendDomid: this.opts.backendDomid, backendType: this.opts.backendType, frontendDomid: ref.frontendDomid, devid: ref.devid });
     const stream = deviceStream(this.opts.backendType, ref.key);
@@ -256,7 +278,7 @@ export class BackendEngine {
     const { tap } = this.opts;
     const create = async () => {
       const input = { identity, options: deviceOptions(await readDirectory(xs, identity.backendPath)), settings };
-      const created = await this.waitingForStore(ref.key, identity, PersistentActor.create(actorOpts, input));
+      const created = await this.waitingForStore(ref.key, identity, onWaiting, PersistentActor.create(actorOpts, input));
       tap?.created({ machine: 'vbd', device: ref.key, stream, input, state: created.getSnapshot().value });
       return created;
     };
@@ -279,6 +301,12 @@ export class BackendEngine {
     const runtime: DeviceRuntime = { key: ref.key, identity, actor, subscriptions: [] };
     if (this.stopping) {
       await actor.stop();
+      return;
+    }
+    if (this.retiredWhileWaiting.delete(ref.key)) {
+      // The toolstack removed it while its first event waited for the store.
+      this.durableActors.delete(ref.key);
+      await actor.destroy();
       return;
     }
     this.devices.set(ref.key, runtime);
@@ -311,17 +339,17 @@ export class BackendEngine {
   }
 
   /** Runs a device's creation; while its first event waits for the store the device shows as waiting. */
-  private async waitingForStore<T>(key: string, identity: DeviceIdentity, creating: Promise<T>): Promise<T> {
+  private async waitingForStore<T>(key: string, identity: DeviceIdentity, onWaiting: () => void, creating: Promise<T>): Promise<T> {
     const { health } = this.opts;
     if (!health) return creating;
-    const entry = { since: Date.now(), identity, shown: false };
+    const entry = { since: Date.now(), identity, shown: false, onWaiting };
     this.waiting.set(key, entry);
     if (health.fault) void this.showWaiting(key, health.fault);
     try {
       return await creating;
     } finally {
       this.waiting.delete(key);
-      if (entry.shown && !this.stopping) {
+      if (entry.shown && !this.stopping && (await this.opts.xs.tryRead(`${identity.backendPath}/${WAITING_NODE}`)) !== undefined) {
         await this.opts.xs.rm(`${identity.backendPath}/${WAITING_NODE}`).catch((err) => this.opts.logger.warn({ err, device: key }, `could not remove ${WAITING_NODE}`));
       }
     }
@@ -332,6 +360,9 @@ export class BackendEngine {
     const entry = this.waiting.get(key);
     if (!entry || !fault || entry.shown || this.stopping) return;
     entry.shown = true;
+    entry.onWaiting();
+    // Not into a directory the toolstack removed meanwhile (a write would create it again).
+    if ((await this.opts.xs.tryRead(entry.identity.backendPath).catch(() => undefined)) === undefined) return;
     const why = fault.reason === 'corrupt' ? 'the event store is corrupt' : `the state folder refuses writes${fault.code ? ` (${fault.code})` : ''}`;
     await this.opts.xs
       .write(`${entry.identity.backendPath}/${WAITING_NODE}`, `xenblkd: waiting to start this device: ${why}`)
@@ -374,7 +405,10 @@ export class BackendEngine {
     const job = (async () => {
       await this.pending.get(ref.key);
       const runtime = this.devices.get(ref.key);
-      if (!runtime) return;
+      if (!runtime) {
+        if (this.creating.has(ref.key)) this.retiredWhileWaiting.add(ref.key);
+        return;
+      }
       this.devices.delete(ref.key);
       this.durableActors.delete(ref.key);
       runtime.subscriptions.forEach((s) => s.unsubscribe());

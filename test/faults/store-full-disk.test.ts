@@ -59,6 +59,14 @@ describe('a state folder filled to the last byte', () => {
     expect(fs.readdirSync(w.stateDir).filter((n) => n.includes('corrupt'))).toEqual([]);
     expect(w.log().some((l) => /moved aside/.test(l.msg))).toBe(false);
 
+    // Killed again while the new disk waits: the restart must not wait for it, and it still waits.
+    const waitingPid = w.daemon.pid;
+    await w.daemon.kill();
+    await w.daemon.start();
+    await progress(first, 200, 'after a restart while a disk waits');
+    await until(async () => (await w.ls()).stdout.includes('waiting-for-store'), 'the disk to wait again after the restart');
+    expect(((await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)) ?? '')).toMatch(/waiting to start this device: the state folder refuses writes \(ENOSPC\)/);
+
     fs.rmSync(filler);
     await until(() => hotAdded.queue !== undefined, 'the waiting disk to connect once space returned', 15_000);
     expect(await w.toolstack.tryRead(`${hotAdded.backendPath}/hotplug-error`)).toBeUndefined();
@@ -72,6 +80,8 @@ describe('a state folder filled to the last byte', () => {
     const lines = w.log();
     const inRun = (pid: number | undefined, re: RegExp) => lines.filter((l) => l.pid === pid && re.test(l.msg)).length;
     expect(inRun(firstPid, /refuses writes/)).toBe(0);
+    expect(inRun(waitingPid, /refuses writes/)).toBe(1);
+    expect(inRun(waitingPid, /^the event store takes writes again/)).toBe(0);
     expect(inRun(w.daemon.pid, /refuses writes/)).toBe(1);
     expect(inRun(w.daemon.pid, /^the event store takes writes again/)).toBe(1);
     // What the second run stored once it could is there for the next start: both disks.
