@@ -102,6 +102,7 @@ export class LevelEventStore implements EventStore {
   private needsReopen = false;
   private closing = false;
   private closed = false;
+  private formatMissing = false;
   private wake: (() => void) | undefined;
   readonly health = new StoreHealth();
 
@@ -137,6 +138,7 @@ export class LevelEventStore implements EventStore {
         await db.close().catch(() => undefined);
         throw e;
       }
+      store.writeFormatIfMissing();
       return store;
     } catch (e) {
       cause = classifyStoreError(e, dir, 'open the event store');
@@ -171,8 +173,16 @@ export class LevelEventStore implements EventStore {
     }
     store.needsReopen = true;
     store.health.failed(cause);
+    store.writeFormatIfMissing();
     store.kick();
     return store;
+  }
+
+  /** A new store gets its format record with its first batch (queued: it may wait for the folder). */
+  private writeFormatIfMissing(): void {
+    if (!this.formatMissing) return;
+    this.formatMissing = false;
+    void this.enqueue([{ type: 'put', key: FORMAT_KEY, value: String(STORE_FORMAT_VERSION) }], 0).catch(() => undefined);
   }
 
   /** Reads every record once (a damaged table shows now, not at some later read), then the versions. */
@@ -180,8 +190,9 @@ export class LevelEventStore implements EventStore {
     try {
       for await (const _ of db.iterator({ fillCache: false })) void _;
       const format = await db.get(FORMAT_KEY);
+      this.formatMissing = format === undefined;
       if (format === undefined) {
-        void this.enqueue([{ type: 'put', key: FORMAT_KEY, value: String(STORE_FORMAT_VERSION) }], 0).catch(() => undefined);
+        // Written once the store is set up (see writeFormatIfMissing).
       } else if (Number(format) > STORE_FORMAT_VERSION) {
         throw new StoreError(
           `state folder ${this.dir} was written by a newer xenblkd (format ${format}, this one reads ${STORE_FORMAT_VERSION})`,
@@ -367,6 +378,7 @@ export class LevelEventStore implements EventStore {
       if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
       this.scratch = undefined;
       this.needsReopen = false;
+      this.writeFormatIfMissing();
       return true;
     } catch (e) {
       this.health.failed(classifyStoreError(e, this.dir, 'reopen the event store'));
