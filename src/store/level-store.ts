@@ -80,6 +80,32 @@ function checkCurrent(dir: string): void {
   }
 }
 
+const SCRATCH_PREFIX = 'xenblkd-events-';
+
+/** Copies left by daemons that died while reading from one (their pid is in the name). */
+function removeStaleCopies(scratchDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(scratchDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^xenblkd-events-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(scratchDir, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function probeWritable(dir: string): void {
   const file = path.join(dir, PROBE_FILE);
   const fd = fs.openSync(file, 'w');
@@ -149,7 +175,9 @@ export class LevelEventStore implements EventStore {
 
   /** The folder cannot be written: serve reads from a copy, write to the folder once it can. */
   private static async openCopy(dir: string, opts: LevelStoreOptions, cause: StoreError): Promise<LevelEventStore> {
-    const scratch = fs.mkdtempSync(path.join(opts.scratchDir ?? os.tmpdir(), 'xenblkd-events-'));
+    const scratchDir = opts.scratchDir ?? os.tmpdir();
+    removeStaleCopies(scratchDir);
+    const scratch = fs.mkdtempSync(path.join(scratchDir, `${SCRATCH_PREFIX}${process.pid}-`));
     let store: LevelEventStore;
     try {
       if (fs.existsSync(dir)) {

@@ -46,9 +46,9 @@ describe('the daemon on a failing state folder', () => {
   it('serves from a read-only store folder without moving it, a new disk waiting until the folder is writable', async () => {
     const events = path.join(world.stateDir, 'events');
     let writable: () => void = () => undefined;
-    // The event store's own folder: the journals and the control socket beside it are other parts' concern.
-    await restartAfter(() => (writable = bindReadOnly(events)));
     try {
+      // The event store's own folder: the journals and the control socket beside it are other parts' concern.
+      await restartAfter(() => (writable = bindReadOnly(events)));
       expect(runLog().filter((l) => /refuses writes \(EROFS\)/.test(l.msg))).toHaveLength(1);
       expect(runLog().find((l) => /serving backend/.test(l.msg))?.msg).toMatch(/1 device\(s\) recovered/);
       await progress(world.disks[0], 200, 'on the read-only folder');

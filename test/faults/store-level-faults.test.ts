@@ -135,10 +135,15 @@ describe('the event store on a read-only state folder', () => {
     const first = await LevelEventStore.open(events);
     await first.append('dev/1', [{ type: 'a', data: 1 }], 'no_stream');
     await first.close();
+    // A copy left by a daemon killed while it read from one (pid 999999999: not alive) is removed.
+    const scratch = tempDir('xenblkd-scratch-');
+    fs.mkdirSync(path.join(scratch, 'xenblkd-events-999999999-abc'));
     const writable = bindReadOnly(dir);
     let store: LevelEventStore | undefined;
     try {
-      store = await LevelEventStore.open(events, { retry: RETRY });
+      store = await LevelEventStore.open(events, { retry: RETRY, scratchDir: scratch });
+      expect(fs.readdirSync(scratch)).toEqual([path.basename(store.readingFrom)]);
+      expect(path.basename(store.readingFrom)).toMatch(new RegExp(`^xenblkd-events-${process.pid}-`));
       expect(store.health.fault?.code).toBe('EROFS');
       expect((await store.read('dev/1')).map((e) => e.type)).toEqual(['a']);
       const appended = store.append('dev/1', [{ type: 'b', data: 2 }], 1);
