@@ -371,7 +371,8 @@ export class BackendEngine {
 
   /** Devices whose first event waits for the store (for `xenblkd ls`, the dashboard, /metrics). */
   waitingDevices(): WaitingDevice[] {
-    return [...this.waiting].map(([key, w]) => ({ key, since: w.since, fault: this.opts.health?.fault }));
+    // Only those seen waiting on a fault: a creation in flight on a healthy store is not waiting.
+    return [...this.waiting].filter(([, w]) => w.shown).map(([key, w]) => ({ key, since: w.since, fault: this.opts.health?.fault }));
   }
 
   private scheduleBackend(runtime: DeviceRuntime, force: boolean): void {
