@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import { DEFAULT_BLOCK_BACKEND_SETTINGS, type BlockBackendSettings, deviceKey } from '../machines';
 import { LevelEventStore } from '../store/level-store';
 import { StoreError } from '../store/events';
+import type { StoreFault } from '../store/store-health';
 import type { DataplaneFactory, DataPathMode } from '../effects/dataplane-port';
 import { blockDeviceEffects } from '../effects/block-device';
 import { ImageRegistry, type ImageOpener } from '../effects/images';
@@ -34,6 +35,10 @@ export interface DaemonOptions {
   readonly onTransition?: (t: EngineTransition) => void;
   /** Called after every event the store accepted (test hook: SIGKILL after the Nth). */
   readonly onPersisted?: () => void;
+  /** Where the event store is copied to be read when the state folder cannot be written at start (default: the OS temp folder). */
+  readonly scratchDir?: string;
+  /** Backoff between tries of a write the state folder refused, ms (default 100 to 2000). */
+  readonly storeRetry?: { readonly firstMs: number; readonly maxMs: number };
   readonly onRecovered?: (key: string) => void;
   readonly dataPath?: DataPathMode;
   /** Session recording (src/replay): records while a recorder is attached to it. */
@@ -57,26 +62,81 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Opens the event store; a corrupt one is moved aside and rebuilt from xenstore. */
-async function openStore(dir: string, logger: Logger): Promise<LevelEventStore> {
+/** Old copies of a corrupt store kept for a post-mortem; older ones are deleted. */
+const CORRUPT_COPIES_KEPT = 3;
+
+/**
+ * Opens the event store. A corrupt one (of any kind) is moved aside once and rebuilt from
+ * xenstore; a folder that cannot be written (full, read-only, no permission, failing) is never
+ * moved: the store is read from a copy and written again once the folder takes writes.
+ */
+async function openStore(dir: string, opts: DaemonOptions): Promise<LevelEventStore> {
+  const { logger } = opts;
+  const storeOpts = {
+    scratchDir: opts.scratchDir,
+    retry: opts.storeRetry,
+    onCommitted: opts.onPersisted && ((events: number) => {
+      for (let i = 0; i < events; i++) opts.onPersisted!();
+    }),
+  };
   try {
-    return await LevelEventStore.open(dir);
+    return await LevelEventStore.open(dir, storeOpts);
   } catch (err) {
-    if (err instanceof StoreError && err.reason === 'corrupt') {
-      const aside = `${dir}.corrupt-${Date.now()}`;
-      logger.error({ aside }, `${err.message}; moved aside, rebuilding device state from xenstore`);
+    if (!(err instanceof StoreError)) throw err;
+    if (err.reason !== 'corrupt') throw new DaemonError(err.message);
+    const aside = `${dir}.corrupt-${Date.now()}`;
+    try {
       fs.renameSync(dir, aside);
-      return LevelEventStore.open(dir);
+    } catch (e) {
+      throw new DaemonError(`${err.message}; and it cannot be moved aside: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    if (err instanceof StoreError) throw new DaemonError(err.message);
-    throw err;
+    logger.error({ aside }, `${err.message}; moved aside, rebuilding device state from xenstore`);
+    pruneCorruptCopies(dir, logger);
+    try {
+      return await LevelEventStore.open(dir, storeOpts);
+    } catch (again) {
+      throw again instanceof StoreError ? new DaemonError(again.message) : again;
+    }
   }
+}
+
+function pruneCorruptCopies(dir: string, logger: Logger): void {
+  const parent = path.dirname(dir);
+  const prefix = `${path.basename(dir)}.corrupt-`;
+  const copies = fs
+    .readdirSync(parent)
+    .filter((n) => n.startsWith(prefix))
+    .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
+  for (const old of copies.slice(0, Math.max(0, copies.length - CORRUPT_COPIES_KEPT))) {
+    try {
+      fs.rmSync(path.join(parent, old), { recursive: true, force: true });
+    } catch (err) {
+      logger.warn({ err, copy: old }, 'could not delete an old copy of a corrupt event store');
+    }
+  }
+}
+
+/** One log line when the store stops taking writes, one when it takes them again. */
+function logStoreHealth(store: LevelEventStore, logger: Logger): () => void {
+  const started = (fault: StoreFault) => {
+    const what = fault.reason === 'corrupt' ? 'the event store is corrupt' : `the state folder refuses writes${fault.code ? ` (${fault.code})` : ''}`;
+    const advice = fault.reason === 'corrupt' ? '; restart xenblkd to rebuild it from xenstore' : '; connected devices keep serving, state changes and new devices wait until it takes writes again';
+    logger.error({ storeFault: fault }, `${what}: ${fault.message}${advice}`);
+  };
+  if (store.health.fault) started(store.health.fault);
+  return store.health.onChange((fault, previous) => {
+    if (fault && !previous) started(fault);
+    else if (!fault && previous) {
+      logger.info({ failedWrites: store.health.failedWrites, faultSeconds: Math.round((Date.now() - previous.since) / 1000) }, 'the event store takes writes again; waiting state changes and devices go on');
+    }
+  });
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { logger } = opts;
   fs.mkdirSync(opts.stateDir, { recursive: true });
-  const store = await openStore(path.join(opts.stateDir, 'events'), logger);
+  const store = await openStore(path.join(opts.stateDir, 'events'), opts);
+  const unlogHealth = logStoreHealth(store, logger);
   let xs: XenStore | undefined;
   let ports: XenPorts | undefined;
   try {
@@ -98,10 +158,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       durable: (identity) => engine.durable(deviceKey(identity.frontendDomid, identity.devid)),
     });
     const recovered: string[] = [];
-    if (opts.onPersisted) wrapAppend(store, opts.onPersisted);
     const engine = new BackendEngine({
       xs,
       store,
+      health: store.health,
       backendDomid: opts.backendDomid ?? 0,
       backendType: opts.backendType ?? 'vbd',
       settings: opts.settings ?? DEFAULT_BLOCK_BACKEND_SETTINGS,
@@ -126,11 +186,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       store,
       recovered,
       async stop() {
+        // On a full or read-only folder what waits for the store is given up (it was never shown).
+        store.stopWaiting();
         await engine.stop();
         opts.recording?.processStopped();
         await effects.quiesce();
         await images.closeAll();
         await store.close();
+        unlogHealth();
         await xsRef.close();
         await portsRef.close();
       },
@@ -138,17 +201,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     await ports?.close().catch(() => undefined);
     await xs?.close().catch(() => undefined);
+    store.stopWaiting();
     await store.close().catch(() => undefined);
+    unlogHealth();
     throw err;
   }
-}
-
-/** Calls hook after every successful append (the kill-after-event test hook rides on it). */
-function wrapAppend(store: LevelEventStore, hook: () => void): void {
-  const append = store.append.bind(store);
-  store.append = async (...args) => {
-    const version = await append(...args);
-    for (let i = 0; i < args[1].length; i++) hook();
-    return version;
-  };
 }

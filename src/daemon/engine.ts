@@ -21,7 +21,8 @@ import {
   frontendChanged,
   parseBackendWatchPath,
 } from '../machines';
-import type { Clock, EventStore } from '../store/events';
+import { type Clock, type EventStore, StoreError } from '../store/events';
+import type { StoreFault, StoreHealth } from '../store/store-health';
 import type { MachineEvent } from '../store/fold';
 import { PersistentActor, type TransitionRecord } from '../store/persistent-actor';
 import { readDirectory, readKeys } from '../effects/xenstore';
@@ -39,6 +40,8 @@ export interface EngineTransition extends TransitionRecord {
 export interface EngineOptions {
   readonly xs: XenStore;
   readonly store: EventStore;
+  /** The store's health (a store that can refuse writes): new devices wait visibly while it refuses. */
+  readonly health?: StoreHealth;
   readonly backendDomid: number;
   readonly backendType: string;
   readonly settings: BlockBackendSettings;
@@ -53,6 +56,16 @@ export interface EngineOptions {
   /** Session recording (src/replay): inputs, transitions, creations, recoveries, retirements. */
   readonly tap?: SessionTap;
 }
+
+/** A device whose first event waits for the store: its machine starts once that event is stored. */
+export interface WaitingDevice {
+  readonly key: string;
+  readonly since: number;
+  readonly fault?: StoreFault;
+}
+
+/** Shown in the backend directory while a device waits for the store (the toolstack's timeout still decides). */
+export const WAITING_NODE = 'hotplug-error';
 
 interface DeviceRuntime {
   readonly key: string;
@@ -81,6 +94,14 @@ export class BackendEngine {
   private readonly deviceMachine: AnyStateMachine;
   private stopping = false;
   private adoptOnResync = false;
+  /** New devices whose CREATED event waits for the store, with whether hotplug-error was written. */
+  private readonly waiting = new Map<string, { since: number; identity: DeviceIdentity; shown: boolean; onWaiting: () => void }>();
+  /** Device creations under way (the device's actor not made yet). */
+  private readonly creating = new Map<string, Promise<void>>();
+  /** Devices the bus retired while their creation waited for the store: destroyed once created. */
+  private readonly retiredWhileWaiting = new Set<string>();
+  private abandonedWrites = 0;
+  private unwatchHealth?: () => void;
   /** Every device's persistent actor from before its machine starts (see durable). */
   private readonly durableActors = new Map<string, PersistentActor<AnyStateMachine>>();
 
@@ -109,12 +130,24 @@ export class BackendEngine {
         },
       },
     }) as unknown as AnyStateMachine;
-    const busOpts = { store, stream: busStream, machine, clock: this.opts.clock, snapshotEvery: this.opts.snapshotEvery, onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'bus' }), onStoreError: (err: unknown) => logger.error({ err }, 'event store write failed') };
+    const busOpts = { store, stream: busStream, machine, clock: this.opts.clock, snapshotEvery: this.opts.snapshotEvery, onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'bus' }), ...this.storeErrorHandlers(undefined) };
+    this.unwatchHealth = this.opts.health?.onChange((fault) => {
+      for (const key of this.waiting.keys()) void this.showWaiting(key, fault);
+    });
+    let recovered = false;
     if ((await store.version(busStream)) > 0) {
-      const persisted = tap?.recording ? await readPersisted(store, busStream) : undefined;
-      this.bus = await PersistentActor.recover(busOpts);
-      if (persisted) tap?.recovered({ machine: 'bus', stream: busStream, persisted, state: this.bus.getSnapshot().value });
-    } else {
+      try {
+        const persisted = tap?.recording ? await readPersisted(store, busStream) : undefined;
+        this.bus = await PersistentActor.recover(busOpts);
+        if (persisted) tap?.recovered({ machine: 'bus', stream: busStream, persisted, state: this.bus.getSnapshot().value });
+        recovered = true;
+      } catch (err) {
+        // As for a device: a bus stream that cannot be read or folded is rebuilt from xenstore.
+        logger.error({ err }, 'bus stream unreadable; rebuilding it from xenstore, adopting the devices there');
+        await store.deleteStream(busStream);
+      }
+    }
+    if (!recovered) {
       const input = { backendDomid: this.opts.backendDomid, backendType: this.opts.backendType };
       this.bus = await PersistentActor.create(busOpts, input);
       tap?.created({ machine: 'bus', stream: busStream, input, state: this.bus.getSnapshot().value });
@@ -208,14 +241,26 @@ export class BackendEngine {
   }
 
   private spawn(ref: DeviceRef): void {
-    if (this.devices.has(ref.key) || this.pending.has(ref.key)) return;
-    const job = this.createDevice(ref)
-      .catch((err) => this.opts.logger.error({ err, device: ref.key }, 'could not start the device'))
-      .finally(() => this.pending.delete(ref.key));
-    this.pending.set(ref.key, job);
+    if (this.devices.has(ref.key) || this.creating.has(ref.key)) return;
+    // What start, resync, settled and stop wait for: the device started, failed, or waits for the
+    // store (a store that refuses writes must not hold the daemon's start or stop).
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    const job = this.createDevice(ref, ready)
+      .catch((err) => {
+        if (err instanceof StoreError && err.reason === 'closed') this.opts.logger.info({ device: ref.key }, 'device not started: the daemon stopped while the state folder refused writes');
+        else this.opts.logger.error({ err, device: ref.key }, 'could not start the device');
+      })
+      .finally(() => {
+        this.creating.delete(ref.key);
+        this.pending.delete(ref.key);
+        ready();
+      });
+    this.creating.set(ref.key, job);
+    this.pending.set(ref.key, started);
   }
 
-  private async createDevice(ref: DeviceRef): Promise<void> {
+  private async createDevice(ref: DeviceRef, onWaiting: () => void): Promise<void> {
     const { store, xs, settings, logger } = this.opts;
     const identity = deviceIdentity({ backendDomid: this.opts.backendDomid, backendType: this.opts.backendType, frontendDomid: ref.frontendDomid, devid: ref.devid });
     const stream = deviceStream(this.opts.backendType, ref.key);
@@ -228,12 +273,12 @@ export class BackendEngine {
       snapshotWhen: settledConnected,
       onActor: (pa: PersistentActor<AnyStateMachine>) => this.durableActors.set(ref.key, pa),
       onTransition: (t: TransitionRecord) => this.transitioned({ ...t, machine: 'vbd', device: ref.key }),
-      onStoreError: (err: unknown) => logger.error({ err, device: ref.key }, 'event store write failed'),
+      ...this.storeErrorHandlers(ref.key),
     };
     const { tap } = this.opts;
     const create = async () => {
       const input = { identity, options: deviceOptions(await readDirectory(xs, identity.backendPath)), settings };
-      const created = await PersistentActor.create(actorOpts, input);
+      const created = await this.waitingForStore(ref.key, identity, onWaiting, PersistentActor.create(actorOpts, input));
       tap?.created({ machine: 'vbd', device: ref.key, stream, input, state: created.getSnapshot().value });
       return created;
     };
@@ -258,6 +303,12 @@ export class BackendEngine {
       await actor.stop();
       return;
     }
+    if (this.retiredWhileWaiting.delete(ref.key)) {
+      // The toolstack removed it while its first event waited for the store.
+      this.durableActors.delete(ref.key);
+      await actor.destroy();
+      return;
+    }
     this.devices.set(ref.key, runtime);
     runtime.subscriptions.push(
       actor.ref.subscribe((s: { status: string }) => {
@@ -270,6 +321,58 @@ export class BackendEngine {
       return;
     }
     this.scheduleBackend(runtime, true);
+  }
+
+  /**
+   * How an actor reports a store that refuses its writes. With a health to watch, the daemon logs
+   * the fault once for all; a store without one gets one line per actor and fault.
+   */
+  private storeErrorHandlers(device: string | undefined) {
+    const { logger, health } = this.opts;
+    return {
+      onStoreError: health ? undefined : (err: unknown) => logger.error({ err, device }, 'event store write failed; retrying'),
+      onStoreRecovered: health ? undefined : () => logger.info({ device }, 'event store write landed after failures'),
+      onWritesAbandoned: (writes: number) => {
+        this.abandonedWrites += writes;
+      },
+    };
+  }
+
+  /** Runs a device's creation; while its first event waits for the store the device shows as waiting. */
+  private async waitingForStore<T>(key: string, identity: DeviceIdentity, onWaiting: () => void, creating: Promise<T>): Promise<T> {
+    const { health } = this.opts;
+    if (!health) return creating;
+    const entry = { since: Date.now(), identity, shown: false, onWaiting };
+    this.waiting.set(key, entry);
+    if (health.fault) void this.showWaiting(key, health.fault);
+    try {
+      return await creating;
+    } finally {
+      this.waiting.delete(key);
+      if (entry.shown && !this.stopping && (await this.opts.xs.tryRead(`${identity.backendPath}/${WAITING_NODE}`)) !== undefined) {
+        await this.opts.xs.rm(`${identity.backendPath}/${WAITING_NODE}`).catch((err) => this.opts.logger.warn({ err, device: key }, `could not remove ${WAITING_NODE}`));
+      }
+    }
+  }
+
+  /** Writes why the device waits into its backend directory (once per fault). */
+  private async showWaiting(key: string, fault: StoreFault | undefined): Promise<void> {
+    const entry = this.waiting.get(key);
+    if (!entry || !fault || entry.shown || this.stopping) return;
+    entry.shown = true;
+    entry.onWaiting();
+    // Not into a directory the toolstack removed meanwhile (a write would create it again).
+    if ((await this.opts.xs.tryRead(entry.identity.backendPath).catch(() => undefined)) === undefined) return;
+    const why = fault.reason === 'corrupt' ? 'the event store is corrupt' : `the state folder refuses writes${fault.code ? ` (${fault.code})` : ''}`;
+    await this.opts.xs
+      .write(`${entry.identity.backendPath}/${WAITING_NODE}`, `xenblkd: waiting to start this device: ${why}`)
+      .catch((err) => this.opts.logger.warn({ err, device: key }, `could not write ${WAITING_NODE}`));
+  }
+
+  /** Devices whose first event waits for the store (for `xenblkd ls`, the dashboard, /metrics). */
+  waitingDevices(): WaitingDevice[] {
+    // Only those seen waiting on a fault: a creation in flight on a healthy store is not waiting.
+    return [...this.waiting].filter(([, w]) => w.shown).map(([key, w]) => ({ key, since: w.since, fault: this.opts.health?.fault }));
   }
 
   private scheduleBackend(runtime: DeviceRuntime, force: boolean): void {
@@ -303,7 +406,10 @@ export class BackendEngine {
     const job = (async () => {
       await this.pending.get(ref.key);
       const runtime = this.devices.get(ref.key);
-      if (!runtime) return;
+      if (!runtime) {
+        if (this.creating.has(ref.key)) this.retiredWhileWaiting.add(ref.key);
+        return;
+      }
       this.devices.delete(ref.key);
       this.durableActors.delete(ref.key);
       runtime.subscriptions.forEach((s) => s.unsubscribe());
@@ -365,5 +471,9 @@ export class BackendEngine {
     await Promise.all([...this.devices.values()].map((d) => d.actor.stop()));
     this.devices.clear();
     await this.bus.stop();
+    this.unwatchHealth?.();
+    if (this.abandonedWrites > 0) {
+      this.opts.logger.warn({ events: this.abandonedWrites }, `stopped with ${this.abandonedWrites} state change(s) not stored (the state folder refused writes); none of them was shown in xenstore, the next start observes them again`);
+    }
   }
 }

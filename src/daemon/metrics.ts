@@ -7,6 +7,8 @@ import type { EngineTransition } from './engine';
 export interface MetricsSource {
   devices(): { key: string; backendState: number; frontendState: number | null; connected: boolean; stats?: DataplaneStats }[];
   storeBytes(): Promise<number>;
+  /** Whether the event store takes writes, its failed writes, and the devices waiting for it. */
+  store?(): { writable: boolean; failedWrites: number; waitingDevices: number };
 }
 
 export class DaemonMetrics {
@@ -90,6 +92,31 @@ export class DaemonMetrics {
       registers: [r],
       async collect(this: Gauge) {
         this.set(await source.storeBytes());
+      },
+    });
+    new Gauge({
+      name: 'xenblkd_event_store_writable',
+      help: '1 while the event store takes writes; 0 while the state folder refuses them (full, read-only, corrupt): state changes and new devices wait',
+      registers: [r],
+      collect(this: Gauge) {
+        this.set(source.store?.().writable === false ? 0 : 1);
+      },
+    });
+    new Counter({
+      name: 'xenblkd_event_store_write_failures_total',
+      help: 'Writes (and reopen attempts) of the event store that the state folder refused; each is retried',
+      registers: [r],
+      collect(this: Counter) {
+        this.reset();
+        this.inc(source.store?.().failedWrites ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'xenblkd_devices_waiting_for_store',
+      help: 'New devices whose first event waits for the event store to take writes',
+      registers: [r],
+      collect(this: Gauge) {
+        this.set(source.store?.().waitingDevices ?? 0);
       },
     });
   }

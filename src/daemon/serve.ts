@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { liveMemory } from './live-memory';
 import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type DeviceIdentity } from '../machines';
-import { DashboardModel } from '../dashboard/model';
+import { DashboardModel, type StoreView } from '../dashboard/model';
 import { DashboardServer } from '../dashboard/server';
 import { ControlServer } from './control';
 import { type Daemon, DaemonError, type DaemonOptions, startDaemon } from './daemon';
@@ -57,6 +57,23 @@ function counters(s: DataplaneStats | undefined): DeviceCounters | undefined {
   return s && { rdReq: s.rdReq, wrReq: s.wrReq, fReq: s.fReq, dsReq: s.dsReq, rdSect: s.rdSect, wrSect: s.wrSect, errors: s.errors, journalFailures: s.journalFailures, inFlight: s.inFlight };
 }
 
+/** The phase `xenblkd ls` shows for a new device waiting for the event store. */
+export const WAITING_PHASE = 'waiting-for-store';
+
+function storeView(daemon: Daemon | undefined): StoreView {
+  const health = daemon?.store.health;
+  const fault = health?.fault;
+  return {
+    writable: !fault,
+    reason: fault?.reason,
+    code: fault?.code,
+    message: fault?.message,
+    since: fault?.since,
+    failedWrites: health?.failedWrites ?? 0,
+    waiting: daemon ? daemon.engine.waitingDevices().map((w) => w.key) : [],
+  };
+}
+
 export async function serve(opts: ServeOptions): Promise<Serving> {
   let daemon!: Daemon;
   const snapshotOf = (key: string) => daemon.engine.deviceActor(key)?.getSnapshot() as { value: unknown; context: { identity: DeviceIdentity; config?: { path?: string } | null } & Record<string, unknown> } | undefined;
@@ -75,6 +92,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         return a && { key, machine: 'vbd', snapshot: a.getSnapshot() as { value: unknown; context: unknown } };
       },
       counters: (key) => statsOf(key),
+      store: () => storeView(daemon),
     },
     { vbd: blockDeviceMachine, bus: busMachine, blkfront: frontendMachine },
   );
@@ -88,6 +106,10 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
           })
         : [],
     storeBytes: async () => (daemon ? daemon.store.sizeBytes() : 0),
+    store: () => {
+      const v = storeView(daemon);
+      return { writable: v.writable, failedWrites: v.failedWrites, waitingDevices: v.waiting.length };
+    },
   });
   const onTransition = (t: EngineTransition) => {
     opts.onTransition?.(t);
@@ -128,7 +150,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     throw err;
   }
   const listing = (): DeviceListing[] =>
-    [...daemon.engine.deviceActors()].map(([key, a]) => {
+    [...daemon.engine.deviceActors()].map(([key, a]): DeviceListing => {
       const snap = a.getSnapshot() as { value: unknown; context: { config?: { path?: string } | null } };
       const d = describeDevice(snap as never) as { phase: string; backendState: number; frontendState: number | null; online: boolean; lastError: { source: string; message: string } | null };
       return {
@@ -141,7 +163,17 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         lastError: d.lastError ? `${d.lastError.source}: ${d.lastError.message}` : undefined,
         stats: counters(statsOf(key)),
       };
-    });
+    }).concat(
+      // New devices whose first event waits for the store: not started, shown as waiting.
+      daemon.engine.waitingDevices().map((w): DeviceListing => ({
+        key: w.key,
+        phase: WAITING_PHASE,
+        backendState: 0,
+        frontendState: null,
+        online: false,
+        lastError: w.fault ? `event store: ${w.fault.message}` : undefined,
+      })),
+    );
   const socketPath = path.join(opts.stateDir, 'control.sock');
   let control: ControlServer;
   try {
@@ -151,6 +183,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         switch (req.op) {
           case 'devices':
             return listing();
+          case 'store':
+            return storeView(daemon);
           case 'ping':
             return { pid: process.pid, dashboard: dashboardUrl };
           case 'memory':

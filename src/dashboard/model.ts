@@ -53,7 +53,19 @@ export interface RecoveryView {
   readonly detail: string;
 }
 
+/** Whether the event store takes writes, and the new devices waiting for it. */
+export interface StoreView {
+  readonly writable: boolean;
+  readonly reason?: string;
+  readonly code?: string;
+  readonly message?: string;
+  readonly since?: number;
+  readonly failedWrites: number;
+  readonly waiting: string[];
+}
+
 export type DashboardEvent =
+  | { kind: 'store'; data: StoreView }
   | { kind: 'transition'; data: TransitionView }
   | { kind: 'rates'; data: RateSample[] }
   | { kind: 'recovery'; data: RecoveryView }
@@ -65,6 +77,8 @@ export interface DashboardSource {
   /** One device, found without listing them all (called at every transition). */
   device?(key: string): { key: string; machine: string; snapshot: { value: unknown; context: unknown } } | undefined;
   counters(key: string): IoCounters | undefined;
+  /** The event store's health (absent: always writable). */
+  store?(): StoreView;
 }
 
 const LOG_PER_DEVICE = 100;
@@ -111,6 +125,7 @@ export class DashboardModel {
   private readonly rates = new Map<string, RateSample[]>();
   /** The device keys the pages were told about (or, with no page open, noted for later). */
   private readonly announcedKeys = new Set<string>();
+  private lastStore = '';
 
   constructor(
     private readonly source: DashboardSource,
@@ -190,7 +205,18 @@ export class DashboardModel {
       out.push(sample);
     }
     if (out.length) this.events$.next({ kind: 'rates', data: out });
+    this.sampleStore();
     return out;
+  }
+
+  /** Tells the pages when the store's health or its waiting devices changed (not the failure count alone). */
+  private sampleStore(): void {
+    const view = this.source.store?.();
+    if (!view) return;
+    const text = JSON.stringify({ ...view, failedWrites: 0 });
+    if (text === this.lastStore) return;
+    this.lastStore = text;
+    this.events$.next({ kind: 'store', data: view });
   }
 
   /**
@@ -220,6 +246,7 @@ export class DashboardModel {
       transitions: Object.fromEntries(this.log),
       rates: Object.fromEntries(this.rates),
       recoveries: this.recoveries,
+      store: this.source.store?.(),
     };
   }
 }

@@ -9,6 +9,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 body{font-family:system-ui,"DejaVu Sans",sans-serif;margin:0;background:#eef0f5;color:#1f2433}
 header{background:#1f2433;color:#fff;padding:9px 18px;display:flex;gap:22px;align-items:baseline;flex-wrap:wrap}
 header h1{font-size:18px;margin:0;letter-spacing:.5px}header .item{font-size:13px;opacity:.85}
+#store.bad{background:#e5534b;color:#fff;padding:2px 8px;border-radius:4px;opacity:1}
 #status.live::before{content:"\\25CF ";color:#4cd07d}#status.down::before{content:"\\25CF ";color:#e5534b}
 main{display:flex;gap:14px;padding:14px;align-items:flex-start}
 aside{width:270px;flex:none;display:flex;flex-direction:column;gap:14px;position:sticky;top:14px}
@@ -43,7 +44,7 @@ td.time{color:#889;white-space:nowrap}tr.new td{background:#fff6d6}
 .empty{color:#889;font-size:13px;padding:6px}
 </style></head>
 <body>
-<header><h1>xenblkd</h1><span class="item" id="status">connecting…</span><span class="item" id="count"></span><span class="item" id="daemon"></span><span class="item" id="lastrec"></span></header>
+<header><h1>xenblkd</h1><span class="item" id="status">connecting…</span><span class="item" id="count"></span><span class="item" id="daemon"></span><span class="item" id="lastrec"></span><span class="item" id="store"></span></header>
 <main>
 <aside>
   <div class="panel"><h3>Devices</h3><div id="list"><div class="empty">no devices</div></div></div>
@@ -190,6 +191,15 @@ function renderRecoveries() {
   $('#lastrec').textContent = last ? 'last recovery ' + time(last.at) + ' (' + last.device + ')' : '';
 }
 
+function renderStore(st) {
+  const el = $('#store');
+  if (!st || st.writable) { el.textContent = st ? 'event store writable' : ''; el.className = 'item'; return; }
+  const what = st.reason === 'corrupt' ? 'event store corrupt' : 'state folder refuses writes' + (st.code ? ' (' + st.code + ')' : '');
+  el.textContent = what + (st.since ? ' since ' + time(st.since) : '') + ': state changes wait' + (st.waiting.length ? ', ' + st.waiting.length + ' new device(s) waiting: ' + st.waiting.join(' ') : '');
+  el.title = st.message || '';
+  el.className = 'item bad';
+}
+
 function setDevices(list) {
   const keys = new Set(list.map(d => d.key));
   for (const k of [...state.devices.keys()]) if (!keys.has(k)) { state.devices.delete(k); const el = cardOf(k); if (el) el.remove(); }
@@ -214,6 +224,7 @@ async function load() {
   if (s.daemon) $('#daemon').textContent = 'daemon pid ' + s.daemon.pid + ', up since ' + new Date(s.daemon.startedAt).toLocaleTimeString([], { hour12: false });
   setDevices(s.devices);
   renderRecoveries();
+  renderStore(s.store);
 }
 
 function connect() {
@@ -236,6 +247,7 @@ function connect() {
     for (const p of JSON.parse(e.data)) { const r = state.rates[p.device] = state.rates[p.device] || []; r.push(p); if (r.length > 120) r.shift(); renderChart(p.device); }
     renderList();
   });
+  es.addEventListener('store', e => renderStore(JSON.parse(e.data)));
   es.addEventListener('recovery', e => { state.recoveries.push(JSON.parse(e.data)); renderRecoveries(); });
 }
 connect();

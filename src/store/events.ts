@@ -61,11 +61,16 @@ export class ConcurrencyError extends Error {
   }
 }
 
-/** The store cannot be used: locked by another daemon, corrupt, or written by a newer version. */
+/**
+ * The store cannot be used: locked by another daemon, corrupt, written by a newer version, its
+ * folder failing (io: full, read-only, no permission; code is the errno name), or closed while
+ * writes still waited for the folder.
+ */
 export class StoreError extends Error {
   constructor(
     message: string,
-    readonly reason: 'locked' | 'corrupt' | 'newer-format' | 'io',
+    readonly reason: 'locked' | 'corrupt' | 'newer-format' | 'io' | 'closed',
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'StoreError';

@@ -4,8 +4,13 @@
 // they were applied. A crash between applying and persisting loses at most the tail of the
 // stream; the restored machine is then a step behind and its restarted (idempotent) effects
 // bring it forward again.
+//
+// A write the store refuses is never skipped: it stays at the head of the actor's queue, with
+// everything after it, and is tried again with backoff; flushed() waits for it. Only a store that
+// closed while its folder refused writes (a daemon stopping on a full disk) ends the wait: what was
+// not stored is then the lost tail of a crash, and nothing of it was shown (persist, then show).
 import { type AnyActorRef, type AnyStateMachine, type InspectionEvent, createActor } from 'xstate';
-import type { Clock, EventStore, NewEvent } from './events';
+import { type Clock, type EventStore, type NewEvent, StoreError } from './events';
 import { CREATED, type FoldBase, type MachineEvent, foldEvents, toStoredData } from './fold';
 
 export interface TransitionRecord {
@@ -32,8 +37,14 @@ export interface PersistentActorOptions<M extends AnyStateMachine> {
   onTransition?: (t: TransitionRecord) => void;
   /** Called with the actor before its machine starts (its first effects may wait for flushed()). */
   onActor?: (actor: PersistentActor<M>) => void;
-  /** Called when the store refuses a write; the actor goes on. */
+  /** Called when the store starts refusing this actor's writes (once, not at every try). */
   onStoreError?: (err: unknown) => void;
+  /** Called when a write lands after onStoreError. */
+  onStoreRecovered?: () => void;
+  /** Called when writes are given up because the store closed (their count). */
+  onWritesAbandoned?: (writes: number, err: unknown) => void;
+  /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 2000). */
+  retry?: { firstMs: number; maxMs: number };
 }
 
 type Write = { kind: 'event'; event: NewEvent; version: number } | { kind: 'snapshot'; version: number; state: unknown };
@@ -141,31 +152,49 @@ export class PersistentActor<M extends AnyStateMachine> {
 
   private async drain(): Promise<void> {
     const { store, stream } = this.opts;
+    let failures = 0;
     while (this.writes.length > 0) {
-      const batch = this.writes;
-      this.writes = [];
-      // Consecutive events go out as one append.
-      for (let i = 0; i < batch.length; ) {
-        const w = batch[i];
-        try {
-          if (w.kind === 'snapshot') {
-            await store.saveSnapshot(stream, w.version, w.state);
-            await store.compact(stream, w.version);
-            i += 1;
-          } else {
-            let j = i;
-            const events: NewEvent[] = [];
-            while (j < batch.length && batch[j].kind === 'event') events.push((batch[j++] as { event: NewEvent }).event);
-            await store.append(stream, events, w.version - 1);
-            i = j;
-          }
-        } catch (err) {
-          this.opts.onStoreError?.(err);
-          i += 1;
+      const w = this.writes[0];
+      let taken = 1;
+      try {
+        if (w.kind === 'snapshot') {
+          await store.saveSnapshot(stream, w.version, w.state);
+          await store.compact(stream, w.version);
+        } else {
+          // Consecutive events go out as one append.
+          const events: NewEvent[] = [];
+          while (taken < this.writes.length && this.writes[taken].kind === 'event') taken += 1;
+          for (let i = 0; i < taken; i++) events.push((this.writes[i] as { event: NewEvent }).event);
+          await store.append(stream, events, w.version - 1);
         }
+      } catch (err) {
+        if (err instanceof StoreError && err.reason === 'closed') {
+          const lost = this.writes.length;
+          this.writes = [];
+          this.opts.onWritesAbandoned?.(lost, err);
+          break;
+        }
+        failures += 1;
+        if (failures === 1) this.opts.onStoreError?.(err);
+        await this.sleep(failures);
+        continue;
       }
+      // Only now that it landed does it leave the queue.
+      this.writes.splice(0, taken);
+      if (failures > 0) this.opts.onStoreRecovered?.();
+      failures = 0;
     }
     this.writing = null;
+  }
+
+  private sleep(failures: number): Promise<void> {
+    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 100, maxMs: 2000 };
+    return new Promise((resolve) => setTimeout(resolve, Math.min(maxMs, firstMs * 2 ** Math.min(failures - 1, 20))));
+  }
+
+  /** Writes applied and not yet stored (the head of them is being written, or waits for the store). */
+  get unstoredWrites(): number {
+    return this.writes.length;
   }
 
   /** Resolves once every event applied so far is in the store. */

@@ -138,7 +138,7 @@ describe('a corrupt event store', () => {
     fs.writeFileSync(path.join(eventsDir, 'CURRENT'), 'MANIFEST-424242\n');
     const second = await world.startDaemon();
     lines.push(...fs.readFileSync(logFile, 'utf8').trim().split('\n'));
-    expect(lines.some((l) => /unreadable.*moved aside, rebuilding device state from xenstore/.test(l))).toBe(true);
+    expect(lines.some((l) => /is corrupt.*moved aside, rebuilding device state from xenstore/.test(l))).toBe(true);
     expect(fs.readdirSync(path.join(world.dir, 'daemon')).some((f) => f.startsWith('events.corrupt-'))).toBe(true);
     expect(second.recovered).toEqual([]);
     await eventually(async () => JSON.stringify(second.engine.deviceActors().get('1/51712')?.getSnapshot().value ?? '').includes('connected'));

@@ -72,4 +72,23 @@ describe('LevelEventStore', () => {
     expect((err as StoreError).reason).toBe('corrupt');
     expect((err as StoreError).message.split('\n')).toHaveLength(1);
   });
+
+  it('reports each landed batch to onCommitted with its number of events, before the appenders learn it landed', async () => {
+    const batches: number[] = [];
+    const seen: string[] = [];
+    const store = await LevelEventStore.open(tempDir(), { onCommitted: (n) => { batches.push(n); seen.push(`committed ${n}`); } });
+    // Group commit: appends made together go out as one batch.
+    const a = store.append('a', [{ type: 'x', data: 1 }, { type: 'y', data: 2 }], 'no_stream').then(() => seen.push('a resolved'));
+    const b = store.append('b', [{ type: 'x', data: 1 }], 'no_stream').then(() => seen.push('b resolved'));
+    await Promise.all([a, b]);
+    await store.saveSnapshot('a', 2, {});
+    await store.compact('a', 2);
+    await store.deleteStream('b');
+    await store.close();
+    // The first batch may hold the format record alone (no events: not reported).
+    expect(batches.reduce((x, y) => x + y, 0)).toBe(3);
+    expect(batches.every((n) => n > 0)).toBe(true);
+    expect(seen.indexOf('a resolved')).toBeGreaterThan(seen.findIndex((l) => l.startsWith('committed')));
+    expect(seen.indexOf('b resolved')).toBeGreaterThan(seen.findIndex((l) => l.startsWith('committed')));
+  });
 });

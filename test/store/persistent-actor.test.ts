@@ -1,4 +1,5 @@
 import { assign, fromCallback, setup } from 'xstate';
+import type { EventStore } from '../../src/store/events';
 import { MemoryEventStore } from '../../src/store/memory-store';
 import { PersistentActor, type TransitionRecord } from '../../src/store/persistent-actor';
 
@@ -135,5 +136,85 @@ describe('PersistentActor', () => {
     expect((await store.read('s')).map((e) => e.type)).toEqual(['xenblkd.created', 'go', 'stop', 'go']);
     await pa.destroy();
     expect(await store.streams()).toEqual([]);
+  });
+
+  describe('over a store that refuses writes', () => {
+    /** A real in-memory store whose writes number `failing` (counted from 1) throw, each `times` times. */
+    function refusing(inner: EventStore, failing: number[], times = 1) {
+      let writes = 0;
+      const left = new Map(failing.map((n) => [n, times]));
+      const gate = <T>(op: () => Promise<T>): Promise<T> => {
+        const n = ++writes;
+        const remaining = left.get(n) ?? 0;
+        if (remaining > 0) {
+          left.set(n, remaining - 1);
+          writes -= 1; // the retry is the same write
+          return Promise.reject(new Error(`write ${n} refused`));
+        }
+        return op();
+      };
+      const store: EventStore = {
+        ...inner,
+        append: (s, e, x) => gate(() => inner.append(s, e, x)),
+        saveSnapshot: (s, v, st) => gate(() => inner.saveSnapshot(s, v, st)),
+        compact: (s, v) => inner.compact(s, v),
+        read: (s, a) => inner.read(s, a),
+        version: (s) => inner.version(s),
+        streams: (p) => inner.streams(p),
+        loadSnapshot: (s) => inner.loadSnapshot(s),
+        deleteStream: (s) => inner.deleteStream(s),
+        sizeBytes: () => inner.sizeBytes(),
+        close: () => inner.close(),
+      };
+      return store;
+    }
+
+    it('skips nothing: the refused write and everything after it land in order, and flushed() waits for them', async () => {
+      const inner = new MemoryEventStore();
+      // Write 1 is CREATED; write 2 is the first event, refused three times.
+      const store = refusing(inner, [2], 3);
+      const errors: unknown[] = [];
+      let recovered = 0;
+      const pa = await PersistentActor.create(
+        { store, stream: 's', machine: makeMachine([]), retry: { firstMs: 30, maxMs: 60 }, onStoreError: (e) => errors.push(e), onStoreRecovered: () => (recovered += 1) },
+        { name: 'x' },
+      );
+      pa.send({ type: 'go' });
+      pa.send({ type: 'stop' });
+      let flushed = false;
+      const done = pa.flushed().then(() => (flushed = true));
+      await new Promise((r) => setTimeout(r, 50));
+      // Still refused: nothing stored, and flushed() has not resolved.
+      expect(flushed).toBe(false);
+      expect((await inner.read('s')).map((e) => e.type)).toEqual(['xenblkd.created']);
+      pa.send({ type: 'go' });
+      await done;
+      expect((await inner.read('s')).map((e) => [e.type, e.metadata.streamVersion])).toEqual([
+        ['xenblkd.created', 1],
+        ['go', 2],
+        ['stop', 3],
+        ['go', 4],
+      ]);
+      // Reported once for the whole refusal, once when it ended.
+      expect(errors).toHaveLength(1);
+      expect(recovered).toBe(1);
+      // And the stream goes on at the right version.
+      pa.send({ type: 'stop' });
+      await pa.flushed();
+      expect(await inner.version('s')).toBe(5);
+      await pa.stop();
+    });
+
+    it('retries a refused snapshot instead of dropping it', async () => {
+      const inner = new MemoryEventStore();
+      const snapshotWhen = (s: { value: unknown }) => s.value === 'linked';
+      // Write 2: the event 'go'; write 3: the settle snapshot, refused once.
+      const pa = await PersistentActor.create({ store: refusing(inner, [3]), stream: 's', machine: makeMachine([]), snapshotWhen, retry: { firstMs: 10, maxMs: 10 } }, { name: 'x' });
+      pa.send({ type: 'go' });
+      await pa.flushed();
+      expect((await inner.loadSnapshot('s'))?.version).toBe(2);
+      expect(await inner.read('s')).toEqual([]);
+      await pa.stop();
+    });
   });
 });

@@ -4,6 +4,7 @@ import { readConfig } from '../config';
 import { connectXenstore, parseDomid } from '../xenstore';
 import { controlRequest } from '../../daemon/control';
 import type { DeviceListing } from '../../daemon/serve';
+import type { StoreView } from '../../dashboard/model';
 import { listDisks } from '../../toolstack/disk';
 import { XenbusState } from '../../machines';
 
@@ -60,6 +61,15 @@ export function formatDevices(devices: readonly DeviceListing[]): string {
   return table(rows);
 }
 
+/** One line when the event store refuses writes; '' while it takes them. */
+export function formatStore(store: StoreView | undefined, now = Date.now()): string {
+  if (!store || store.writable) return '';
+  const what = store.reason === 'corrupt' ? 'the event store is corrupt' : `the state folder refuses writes${store.code ? ` (${store.code})` : ''}`;
+  const since = store.since === undefined ? '' : ` for ${Math.round((now - store.since) / 1000)} s`;
+  const waiting = store.waiting.length ? `; ${store.waiting.length} new device(s) waiting: ${store.waiting.join(' ')}` : '';
+  return `EVENT STORE: ${what}${since}: state changes wait, connected devices keep serving${waiting} (${store.message ?? ''})`;
+}
+
 export const command: Command = {
   summary: "list a running daemon's devices (or, with --xenstore, the disks in xenstore)",
   usage,
@@ -87,6 +97,10 @@ export const command: Command = {
     }
     if (devices) {
       process.stdout.write((values.json ? JSON.stringify(devices) : formatDevices(devices)) + '\n');
+      // A daemon from before the 'store' request answers it with an error: nothing to add then.
+      const store = (await controlRequest(socket, { op: 'store' }, 5000).catch(() => undefined)) as StoreView | undefined;
+      const line = formatStore(store);
+      if (line) process.stderr.write(`${line}\n`);
       return 0;
     }
     const message = `${why} (no answer on ${socket})`;
