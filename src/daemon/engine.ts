@@ -21,7 +21,7 @@ import {
   frontendChanged,
   parseBackendWatchPath,
 } from '../machines';
-import { type Clock, type EventStore, StoreError } from '../store/events';
+import { type Clock, ConcurrencyError, type EventStore, StoreError } from '../store/events';
 import type { StoreFault, StoreHealth } from '../store/store-health';
 import type { MachineEvent } from '../store/fold';
 import { PersistentActor, type TransitionRecord } from '../store/persistent-actor';
@@ -332,7 +332,11 @@ export class BackendEngine {
     return {
       onStoreError: health ? undefined : (err: unknown) => logger.error({ err, device }, 'event store write failed; retrying'),
       onStoreRecovered: health ? undefined : () => logger.info({ device }, 'event store write landed after failures'),
-      onWritesAbandoned: (writes: number) => {
+      onWritesAbandoned: (writes: number, err: unknown) => {
+        if (err instanceof ConcurrencyError) {
+          logger.error({ err: err.message, device, events: writes }, 'event store: the stream moved under its actor (a version conflict); its unstored changes are given up and the next start folds what the store holds');
+          return;
+        }
         this.abandonedWrites += writes;
       },
     };

@@ -5,7 +5,7 @@ import { liveMemory } from './live-memory';
 import { blockDeviceMachine, busMachine, describeDevice, frontendMachine, type DeviceIdentity } from '../machines';
 import { DashboardModel, type StoreView } from '../dashboard/model';
 import { DashboardServer } from '../dashboard/server';
-import { ControlServer } from './control';
+import { type ControlHandler, ControlServer } from './control';
 import { type Daemon, DaemonError, type DaemonOptions, startDaemon } from './daemon';
 import { DaemonMetrics } from './metrics';
 import { sdNotify } from './sd-notify';
@@ -13,6 +13,10 @@ import type { EngineTransition } from './engine';
 import { RecordingSwitch } from '../replay/tap';
 import { handleRecordRequest, openDaemonRecorder } from '../replay/control';
 import type { DataplaneStats } from '../effects/dataplane-port';
+
+/** Errors of a state folder that refuses a new file: the daemon serves on without its control socket. */
+const FOLDER_REFUSES = new Set(['EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EIO']);
+const CONTROL_RETRY_MS = 5000;
 
 export interface ServeOptions extends DaemonOptions {
   /** Dashboard and /metrics; undefined: not served. */
@@ -175,32 +179,47 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       })),
     );
   const socketPath = path.join(opts.stateDir, 'control.sock');
-  let control: ControlServer;
+  const onControl: ControlHandler = async (req) => {
+    switch (req.op) {
+      case 'devices':
+        return listing();
+      case 'store':
+        return storeView(daemon);
+      case 'ping':
+        return { pid: process.pid, dashboard: dashboardUrl };
+      case 'memory':
+        return liveMemory();
+      case 'record':
+        return handleRecordRequest(req, recording, daemon.engine, opts.logger);
+      default:
+        throw new Error(`unknown op '${req.op}'`);
+    }
+  };
+  let control: ControlServer | null = null;
+  let controlRetry: NodeJS.Timeout | undefined;
   try {
-    control = await ControlServer.listen(
-      socketPath,
-      async (req) => {
-        switch (req.op) {
-          case 'devices':
-            return listing();
-          case 'store':
-            return storeView(daemon);
-          case 'ping':
-            return { pid: process.pid, dashboard: dashboardUrl };
-          case 'memory':
-            return liveMemory();
-          case 'record':
-            return handleRecordRequest(req, recording, daemon.engine, opts.logger);
-          default:
-            throw new Error(`unknown op '${req.op}'`);
-        }
-      },
-      opts.logger,
-    );
+    control = await ControlServer.listen(socketPath, onControl, opts.logger);
   } catch (err) {
-    await dashboard?.close().catch(() => undefined);
-    await daemon.stop().catch(() => undefined);
-    throw new DaemonError(`cannot listen on the control socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    if (!FOLDER_REFUSES.has(code)) {
+      await dashboard?.close().catch(() => undefined);
+      await daemon.stop().catch(() => undefined);
+      throw new DaemonError(`cannot listen on the control socket ${socketPath}: ${code}`);
+    }
+    // The state folder refuses a new socket (read-only, full): the devices are served all the
+    // same; only the local commands cannot reach this daemon until the folder takes it.
+    opts.logger.error(`cannot listen on the control socket ${socketPath} (${code}): serving without it (xenblkd ls and record cannot reach this daemon); retrying every ${CONTROL_RETRY_MS / 1000} s`);
+    controlRetry = setInterval(() => {
+      ControlServer.listen(socketPath, onControl, opts.logger).then(
+        (c) => {
+          control = c;
+          clearInterval(controlRetry);
+          opts.logger.info(`listening on the control socket ${socketPath} again`);
+        },
+        // Still refused: said once above, not at every try.
+        () => undefined,
+      );
+    }, CONTROL_RETRY_MS);
   }
   const devices = daemon.engine.deviceActors().size;
   sdNotify(`READY=1\nSTATUS=serving ${devices} device(s)${dashboardUrl ? `; dashboard ${dashboardUrl}` : ''}`);
@@ -211,7 +230,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     async stop() {
       sdNotify('STOPPING=1\nSTATUS=stopping: quiescing dataplanes');
       await dashboard?.close();
-      await control.close();
+      clearInterval(controlRetry);
+      await control?.close();
       await daemon.stop();
       recording.detach()?.close();
     },

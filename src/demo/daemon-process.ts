@@ -53,6 +53,7 @@ export class DaemonProcess {
     if (this.opts.http) args.push('--http', this.opts.http);
     args.push(...(this.opts.extraArgs ?? []));
     const log = fs.openSync(this.opts.logFile, 'a');
+    const logFrom = fs.fstatSync(log).size;
     this.startedAt = performance.now();
     this.starts += 1;
     // The daemon talks TLS to nobody: without NODE_EXTRA_CA_CERTS node does not parse a CA
@@ -63,10 +64,14 @@ export class DaemonProcess {
     fs.closeSync(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    await this.waitReady(child);
+    await this.waitReady(child, logFrom);
   }
 
-  private async waitReady(child: ChildProcess, timeoutMs = this.opts.readyTimeoutMs ?? 15_000): Promise<void> {
+  /**
+   * Ready: its control socket answers a ping, or (a state folder that refuses the socket) its log
+   * says it serves.
+   */
+  private async waitReady(child: ChildProcess, logFrom: number, timeoutMs = this.opts.readyTimeoutMs ?? 15_000): Promise<void> {
     const { controlRequest } = await import('../daemon/control');
     const sock = path.join(this.opts.stateDir, 'control.sock');
     const deadline = Date.now() + timeoutMs;
@@ -80,9 +85,30 @@ export class DaemonProcess {
       } catch {
         // not listening yet
       }
+      if (this.servingWithoutControl(child.pid!, logFrom)) return;
       if (Date.now() > deadline) throw new Error(`the daemon was not ready within ${timeoutMs} ms; see ${this.opts.logFile}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /** Whether this process logged that it serves, and that it serves without its control socket. */
+  private servingWithoutControl(pid: number, from: number): boolean {
+    let text: string;
+    try {
+      const fd = fs.openSync(this.opts.logFile, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        const buf = Buffer.alloc(Math.max(0, size - from));
+        fs.readSync(fd, buf, 0, buf.length, from);
+        text = buf.toString('utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+    const mine = text.split('\n').filter((l) => l.includes(`"pid":${pid},`));
+    return mine.some((l) => l.includes('serving without it')) && mine.some((l) => l.includes('"msg":"serving backend'));
   }
 
   /** The one-line error the daemon printed last, if any (": <message>"). */

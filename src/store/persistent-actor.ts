@@ -10,7 +10,7 @@
 // closed while its folder refused writes (a daemon stopping on a full disk) ends the wait: what was
 // not stored is then the lost tail of a crash, and nothing of it was shown (persist, then show).
 import { type AnyActorRef, type AnyStateMachine, type InspectionEvent, createActor } from 'xstate';
-import { type Clock, type EventStore, type NewEvent, StoreError } from './events';
+import { type Clock, ConcurrencyError, type EventStore, type NewEvent, StoreError } from './events';
 import { CREATED, type FoldBase, type MachineEvent, foldEvents, toStoredData } from './fold';
 
 export interface TransitionRecord {
@@ -41,7 +41,7 @@ export interface PersistentActorOptions<M extends AnyStateMachine> {
   onStoreError?: (err: unknown) => void;
   /** Called when a write lands after onStoreError. */
   onStoreRecovered?: () => void;
-  /** Called when writes are given up because the store closed (their count). */
+  /** Called when writes are given up (their count): the store closed, or the stream moved under the actor (a ConcurrencyError). */
   onWritesAbandoned?: (writes: number, err: unknown) => void;
   /** Backoff between tries of a refused write: first delay and cap, ms (default 100 and 2000). */
   retry?: { firstMs: number; maxMs: number };
@@ -168,7 +168,9 @@ export class PersistentActor<M extends AnyStateMachine> {
           await store.append(stream, events, w.version - 1);
         }
       } catch (err) {
-        if (err instanceof StoreError && err.reason === 'closed') {
+        // Closed: the daemon is stopping. A version conflict: the stream moved under this actor
+        // (another writer, a bug); no retry can land it, so waiting would hang the device for ever.
+        if ((err instanceof StoreError && err.reason === 'closed') || err instanceof ConcurrencyError) {
           const lost = this.writes.length;
           this.writes = [];
           this.opts.onWritesAbandoned?.(lost, err);

@@ -70,6 +70,35 @@ describe('the daemon on a failing state folder', () => {
     for (const disk of world.disks) await progress(disk, 100, 'after the restart');
   });
 
+  it('serves from a wholly read-only state folder (store, journals, control socket), and takes it back when writable', async () => {
+    let writable: () => void = () => undefined;
+    try {
+      await restartAfter(() => (writable = bindReadOnly(world.stateDir)));
+      const serving = runLog().find((l) => /serving backend/.test(l.msg))?.msg;
+      expect(serving).toMatch(/2 device\(s\) recovered/);
+      expect(runLog().filter((l) => /cannot listen on the control socket .*\(EROFS\): serving without it/.test(l.msg))).toHaveLength(1);
+      // Both rings answered before this start: they go on with their journals unwritable.
+      for (const disk of world.disks) await progress(disk, 100, 'on the wholly read-only folder');
+      const journalLines = runLog().filter((l) => /publication journal .*EROFS.*published without their journal record/.test(l.msg));
+      expect(journalLines.length).toBeGreaterThanOrEqual(1);
+      expect(journalLines.length).toBeLessThanOrEqual(world.disks.length);
+      expect((await world.ls()).status).not.toBe(0);
+      expect(fs.readdirSync(world.stateDir).filter((n) => n.includes('corrupt'))).toEqual([]);
+    } finally {
+      writable();
+    }
+    // Writable again: the control socket comes back within its retry period, the journals within a check.
+    await until(async () => (await world.ls()).status === 0, 'xenblkd ls to reach the daemon again', 15_000);
+    await until(() => runLog().filter((l) => /publication journal .* created: publication is journaled again/.test(l.msg)).length === world.disks.length, 'both journals created', 15_000);
+    const failures = [...(await world.metrics()).matchAll(/^xenblkd_device_journal_failures_total\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
+    expect(failures.length).toBe(world.disks.length);
+    for (const f of failures) expect(f).toBeGreaterThan(0);
+    for (const disk of world.disks) await progress(disk, 50, 'once the folder is writable');
+    await restartAfter(() => undefined);
+    expect(runLog().find((l) => /serving backend/.test(l.msg))?.msg).toMatch(/2 device\(s\) recovered/);
+    for (const disk of world.disks) await progress(disk, 50, 'after the restart');
+  });
+
   const cases: [LevelFileKind, DamageKind][] = [];
   for (const kind of ['ldb', 'log', 'MANIFEST', 'CURRENT'] as const) for (const how of ['corrupt', 'truncate', 'delete'] as const) cases.push([kind, how]);
 

@@ -763,7 +763,8 @@ export class RingEngine {
       return;
     }
     if (repaired !== null) {
-      if (repaired !== 'rewritten') this.journalFailures++;
+      // Found only now (deleted or truncated under the ring): a failure no commit counted.
+      if (repaired === 'recreated' || repaired === 'extended') this.journalFailures++;
       this.journalLoggedAt = -Infinity;
       this.log.warn({ journalFailures: this.journalFailures }, `publication journal ${this.journal.path} ${repaired}: publication is journaled again`);
     }

@@ -75,7 +75,9 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
     const file = path.join(opts.stateDir, journalFileName(identity.backendType, domid, identity.devid));
     let opened: ReturnType<typeof PublicationJournal.open>;
     try {
-      opened = PublicationJournal.open(file, ring.entries, key);
+      // A ring that answered before (a restart) goes on without a writable journal rather than
+      // stall its guest; a new one waits until the file can be made (the connect path retries).
+      opened = PublicationJournal.open(file, ring.entries, key, { degrade: ring.rspProdPvt !== 0 });
     } catch (e) {
       if (e instanceof JournalError) throw new DataplaneError('journal', e.message, e.code);
       throw e;

@@ -91,32 +91,53 @@ export class PublicationJournal {
   /**
    * Opens (creating if needed) the journal of one ring and allocates its space. `key` names the
    * ring (see ringKey): a journal written for another ring, or by another layout, is reset, never
-   * replayed. Throws JournalError when the file cannot be opened, read or allocated.
+   * replayed. Throws JournalError when the file cannot be opened, read or allocated, unless
+   * `degrade`: then the record on file (if it can be read) is still there to republish, and the
+   * journal starts unwritable (`unwritable` says why; every commit fails until check() repairs it).
+   * A ring that was already serving takes that, rather than stop answering its guest.
    */
-  static open(path: string, capacity: number, key: number): { journal: PublicationJournal; reset: string | null } {
+  static open(
+    path: string,
+    capacity: number,
+    key: number,
+    opts: { degrade?: boolean } = {},
+  ): { journal: PublicationJournal; reset: string | null; unwritable: JournalError | null } {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4096) throw new RangeError(`journal capacity ${capacity}`);
     const bytes = journalBytes(capacity);
     const buf = Buffer.alloc(bytes);
-    let fd: number;
+    let unwritable: JournalError | null = null;
+    let fd = -1;
     try {
       fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     } catch (e) {
-      throw journalError(path, 'open', e);
+      unwritable = journalError(path, 'open', e);
+      if (!opts.degrade) throw unwritable;
+      // Read-only (or no room for a new inode): what a predecessor recorded can still be read.
+      fd = openReadOnly(path);
     }
-    let ino: number;
-    try {
-      const st = fs.fstatSync(fd);
-      ino = st.ino;
-      const have = Math.min(st.size, bytes);
-      for (let at = 0; at < have; ) {
-        const n = fs.readSync(fd, buf, at, have - at, at);
-        if (n === 0) break;
-        at += n;
+    let ino = 0;
+    if (fd >= 0) {
+      try {
+        const st = fs.fstatSync(fd);
+        ino = st.ino;
+        const have = Math.min(st.size, bytes);
+        for (let at = 0; at < have; ) {
+          const n = fs.readSync(fd, buf, at, have - at, at);
+          if (n === 0) break;
+          at += n;
+        }
+        if (st.size > bytes && unwritable === null) fs.ftruncateSync(fd, bytes);
+      } catch (e) {
+        fs.closeSync(fd);
+        if (!opts.degrade) throw journalError(path, 'read', e);
+        unwritable ??= journalError(path, 'read', e);
+        buf.fill(0);
+        fd = -1;
       }
-      if (st.size > bytes) fs.ftruncateSync(fd, bytes);
-    } catch (e) {
+    }
+    if (unwritable !== null && fd >= 0) {
       fs.closeSync(fd);
-      throw journalError(path, 'read', e);
+      fd = -1;
     }
     const j = new PublicationJournal(path, fd, ino, buf, capacity, key >>> 0);
     const w = j.words;
@@ -134,13 +155,19 @@ export class PublicationJournal {
       w[W_KEY] = j.key;
     }
     // Every byte written once: the file owns its blocks before the first batch needs them.
-    try {
-      j.writeAll(fd);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw journalError(path, 'allocate', e);
+    if (fd >= 0) {
+      try {
+        j.writeAll(fd);
+      } catch (e) {
+        unwritable = journalError(path, 'allocate', e);
+        if (!opts.degrade) {
+          fs.closeSync(fd);
+          throw unwritable;
+        }
+      }
     }
-    return { journal: j, reset };
+    if (unwritable !== null) j.lastError = unwritable;
+    return { journal: j, reset, unwritable };
   }
 
   /** The count of the record in memory if it is complete and belongs to this ring, else 0. */
@@ -180,6 +207,8 @@ export class PublicationJournal {
     w[W_CHECK] = checkOf(w, count);
     const len = (HEADER_WORDS + ENTRY_WORDS * count) * 4;
     const want = torn ? len >> 1 : len;
+    // No file to write (it could not be opened at start): fail without a system call.
+    if (this.fd < 0) return this.failed(this.lastError ?? new JournalError(`publication journal ${this.path}: not open`, 'EBADF'));
     let wrote: number;
     try {
       wrote = pwrite(this.fd, this.buf, want, 0);
@@ -200,7 +229,8 @@ export class PublicationJournal {
   /**
    * Repairs the file under the running ring: re-creates it when it was deleted or replaced,
    * re-allocates it when it was truncated, rewrites it after a failed write. Returns what was
-   * repaired ('recreated', 'extended', 'rewritten'), null when nothing was wrong; throws a
+   * repaired ('created': it could not be opened at start; 'recreated', 'extended', 'rewritten'),
+   * null when nothing was wrong; throws a
    * JournalError when the repair itself fails (it is tried again at the next check).
    */
   check(): string | null {
@@ -210,7 +240,7 @@ export class PublicationJournal {
     } catch (e) {
       if (errnoOf(e) !== 'ENOENT') throw journalError(this.path, 'stat', e);
     }
-    if (onDisk === undefined || onDisk.ino !== this.ino) {
+    if (this.fd < 0 || onDisk === undefined || onDisk.ino !== this.ino) {
       let fd: number;
       try {
         fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
@@ -225,10 +255,11 @@ export class PublicationJournal {
         fs.rmSync(this.path, { force: true });
         throw journalError(this.path, 'allocate', e);
       }
-      fs.closeSync(this.fd);
+      if (this.fd >= 0) fs.closeSync(this.fd);
+      const hadFile = this.fd >= 0;
       this.fd = fd;
       this.lastError = null;
-      return 'recreated';
+      return hadFile ? 'recreated' : 'created';
     }
     const what = onDisk.size < this.buf.byteLength ? 'extended' : this.lastError !== null ? 'rewritten' : null;
     if (what === null) return null;
@@ -266,8 +297,17 @@ export class PublicationJournal {
 
   /** Closes; remove: the ring is gone for good (a clean stop), so is the file. */
   close(remove: boolean): void {
-    fs.closeSync(this.fd);
+    if (this.fd >= 0) fs.closeSync(this.fd);
     if (remove) fs.rmSync(this.path, { force: true });
+  }
+}
+
+/** The file opened for reading only, or -1 when it cannot be (absent, unreadable). */
+function openReadOnly(path: string): number {
+  try {
+    return fs.openSync(path, fs.constants.O_RDONLY);
+  } catch {
+    return -1;
   }
 }
 
