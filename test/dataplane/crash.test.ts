@@ -8,6 +8,7 @@ import { DiskModel, runWorkload, type WorkloadReport, type WorkloadSpecInput } f
 import { Rng } from '../../src/sim/guest/rng';
 import { guestQueue, DataplaneChild, type Child } from './support/crash-rig';
 import { startRig, type Rig } from './support/rig';
+import { expectClean } from './support/expect-clean';
 
 jest.setTimeout(180_000);
 
@@ -19,17 +20,6 @@ const MIX: WorkloadSpecInput = {
   offsetInPage: true,
   queueDepth: 32,
 };
-
-function expectClean(r: WorkloadReport): void {
-  expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated, badOperations: r.badOperations, notes: r.notes }).toEqual({
-    errors: 0,
-    mismatches: 0,
-    lost: 0,
-    duplicated: 0,
-    badOperations: 0,
-    notes: [],
-  });
-}
 
 /** Reads the whole disk back and checks it against the model. */
 async function verifyAll(queue: Parameters<typeof runWorkload>[0], model: DiskModel): Promise<WorkloadReport> {

@@ -6,28 +6,18 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openRawImage } from '../../src/io/storage/raw';
-import { DiskModel, runWorkload, type WorkloadReport } from '../../src/sim/guest';
+import { DiskModel, runWorkload } from '../../src/sim/guest';
 import { Rng } from '../../src/sim/guest/rng';
 import { DataplaneChild, type Child } from '../dataplane/support/child';
 import { guestQueue } from '../dataplane/support/crash-rig';
 import { MATRIX_MIX, runCell, verifyAll } from '../dataplane/support/kill-matrix';
 import { startRig, type Rig } from '../dataplane/support/rig';
+import { expectClean } from '../dataplane/support/expect-clean';
 
 jest.setTimeout(180_000);
 
 const BYTES = 4 << 20;
 const SECTORS = BYTES / 512;
-
-function expectClean(r: WorkloadReport): void {
-  expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated, badOperations: r.badOperations, notes: r.notes }).toEqual({
-    errors: 0,
-    mismatches: 0,
-    lost: 0,
-    duplicated: 0,
-    badOperations: 0,
-    notes: [],
-  });
-}
 
 describe('dataplane on a loop device', () => {
   let rig: Rig;

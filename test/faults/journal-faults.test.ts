@@ -7,27 +7,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { journalBytes, journalFileName } from '../../src/effects/dataplane/journal';
-import { DiskModel, runWorkload, type WorkloadReport } from '../../src/sim/guest';
+import { DiskModel, runWorkload } from '../../src/sim/guest';
 import { DataplaneChild, type Child } from '../dataplane/support/child';
 import { guestQueue } from '../dataplane/support/crash-rig';
 import { MATRIX_MIX, verifyAll } from '../dataplane/support/kill-matrix';
 import { DEVID, startRig, type Rig } from '../dataplane/support/rig';
+import { expectClean } from '../dataplane/support/expect-clean';
 
 jest.setTimeout(120_000);
 
 const IMAGE_BYTES = 2 << 20;
 const SECTORS = IMAGE_BYTES / 512;
-
-function expectClean(r: WorkloadReport): void {
-  expect({ errors: r.errors, mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated, badOperations: r.badOperations, notes: r.notes }).toEqual({
-    errors: 0,
-    mismatches: 0,
-    lost: 0,
-    duplicated: 0,
-    badOperations: 0,
-    notes: [],
-  });
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

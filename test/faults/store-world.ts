@@ -143,13 +143,7 @@ export async function storeWorld(opts: { guests: number; prepare?: (stateDir: st
   return world;
 }
 
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(check).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../e2e/support/daemon-world';
 
 /** The value of one sample of the Prometheus text exposition, or undefined. */
 export function sample(text: string, name: string): number | undefined {

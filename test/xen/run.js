@@ -21,7 +21,7 @@ const XEN_SCRIPTS = path.join(PROJECT, 'scripts/xen');
 
 const USAGE = `usage: npm run test:xen -- [options]
   --scenario NAME      dom0 scenario (scripts/xen/dom0/scenarios/NAME.sh), default real-xen
-  --budget SECONDS     limit for the whole run, default 870 (QEMU gets what the host stages left)
+  --budget SECONDS     limit for the whole run, default 1500 (QEMU gets what the host stages left)
   --timeout SECONDS    limit for the QEMU run (default: from --budget, at least 240)
   --artifacts DIR      where logs and the report go, default test-artifacts/xen
   --work DIR           scratch and cache folder, default .xen-work
@@ -37,7 +37,7 @@ function options(argv) {
     args: argv,
     options: {
       scenario: { type: 'string', default: 'real-xen' },
-      budget: { type: 'string', default: '870' },
+      budget: { type: 'string', default: '1500' },
       timeout: { type: 'string' },
       artifacts: { type: 'string', default: path.join(PROJECT, 'test-artifacts/xen') },
       work: { type: 'string', default: path.join(PROJECT, '.xen-work') },
