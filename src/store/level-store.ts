@@ -69,14 +69,19 @@ async function openDb(location: string): Promise<Db> {
 
 /** A folder with LevelDB files but no CURRENT would be taken for a new database and its files deleted. */
 function checkCurrent(dir: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
+  // A folder that cannot be listed is not judged here: opening it says what is wrong.
+  const names = namesIn(dir);
   if (!names.includes('CURRENT') && names.some((n) => LEVELDB_FILE.test(n))) {
     throw new StoreError(`state folder ${dir} is corrupt: its CURRENT file is missing`, 'corrupt');
+  }
+}
+
+/** A folder's entries; none when it cannot be listed (absent, or not a folder). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
@@ -84,13 +89,7 @@ const SCRATCH_PREFIX = 'xenblkd-events-';
 
 /** Copies left by daemons that died while reading from one (their pid is in the name). */
 function removeStaleCopies(scratchDir: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(scratchDir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(scratchDir)) {
     const pid = Number(/^xenblkd-events-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid || isAlive(pid)) continue;
     fs.rmSync(path.join(scratchDir, name), { recursive: true, force: true });

@@ -68,8 +68,6 @@ export class PublicationJournal {
   private readonly statuses: Int32Array;
   private fd: number;
   private ino: number;
-  /** Writes that failed or came out short since open. */
-  failures = 0;
   /** The last failure (errno code and what failed), until a write succeeds again. */
   lastError: JournalError | null = null;
 
@@ -197,7 +195,7 @@ export class PublicationJournal {
   /**
    * Records [start, start+count) with entries 0..count-1 as set: one write. Returns false when
    * the write failed or came out short (the record on file is then invalid, never replayed; see
-   * failures and lastError). `torn` writes only the first half of the record (a crash test's torn
+   * lastError; the engine counts them). `torn` writes only the first half of the record (a crash test's torn
    * write; the caller dies right after).
    */
   commit(start: number, count: number, torn = false): boolean {
@@ -221,7 +219,6 @@ export class PublicationJournal {
   }
 
   private failed(e: JournalError): false {
-    this.failures++;
     this.lastError = e;
     return false;
   }
