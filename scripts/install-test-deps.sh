@@ -2,7 +2,10 @@
 # Installs the Debian packages the tests use as real, independent peers and references.
 # Idempotent; needs root (or sudo) on Debian 12.
 set -eu
-PKGS="xenstore-utils python3-pyxs xen-utils-4.17 fio chromium procps gcc libc6-dev libxen-dev busybox-static"
+# storage peers: a single-node Ceph (mon, osd, rbd CLI, librbd for the rbd driver), QEMU's block
+# layer (qemu-storage-daemon, qemu-nbd, qemu-img, qemu-block-extra), nbdkit as a second NBD server
+PKGS="xenstore-utils python3-pyxs xen-utils-4.17 fio chromium procps gcc libc6-dev libxen-dev busybox-static
+  ceph-mon ceph-osd ceph-common librbd1 librados2 qemu-utils qemu-system-common qemu-block-extra nbdkit libnbd-bin"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

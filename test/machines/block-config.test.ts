@@ -70,7 +70,8 @@ describe('parseBlockConfig (the toolstack keys of a vbd)', () => {
     [{ ...base, 'device-type': undefined }, 'device-type', 'backend key device-type is missing'],
     [{ ...base, 'device-type': 'floppy' }, 'device-type', "backend key device-type must be disk or cdrom: 'floppy'"],
     [{ ...base, params: undefined }, 'params', 'backend key params is missing'],
-    [{ ...base, params: 'qcow2:/images/a.qcow2' }, 'params', "names image format 'qcow2'"],
+    [{ ...base, params: 'qed:/images/a.qed' }, 'params', "image format 'qed' is not served"],
+    [{ ...base, params: 'qcow2:rbd:pool/img' }, 'params', 'format qcow2 is served from a file or block device only'],
     [{ ...base, params: 'images/a.img' }, 'params', 'is not an absolute path'],
     [{ ...base, 'discard-enable': 'yes' }, 'discard-enable', 'backend key discard-enable is not an unsigned decimal'],
   ])('reports %j as an error on %s', (options, key, message) => {

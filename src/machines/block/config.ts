@@ -1,6 +1,7 @@
 // The block device's configuration: the toolstack's backend keys (params, mode, device-type,
 // dev, discard-enable, direct-io-safe) plus the daemon's settings, parsed once at creation.
 import { fail, ok, parseOptionalFlag, quote, type Parsed, type XenstoreRecord } from '../parsed';
+import { formatTarget, parseTarget } from '../../io/storage/target';
 import { parseVdev, type Vdev } from './vdev';
 
 export type BlockDeviceType = 'disk' | 'cdrom';
@@ -24,14 +25,13 @@ export const DEFAULT_BLOCK_BACKEND_SETTINGS: BlockBackendSettings = {
   maxIndirectSegments: 256,
 };
 
-/** Image formats this backend serves; "aio", "file" and "phy" are raw images under other names. */
-const RAW_FORMATS = ['raw', 'aio', 'file', 'phy'];
-const FORMAT_PREFIX = /^([a-z][a-z0-9]*):(.*)$/s;
-
 export interface BlockDeviceConfig {
   readonly vdev: Vdev;
   readonly deviceType: BlockDeviceType;
-  /** The image: a file or block device path. */
+  /**
+   * Where the disk lives: a file or block device path, or a target (rbd:..., nbd:..., qcow2:...)
+   * in its canonical spelling (src/io/storage/target.ts).
+   */
   readonly path: string;
   /** The toolstack asked for read-only access (mode not "w..."), or the device is a CD-ROM. */
   readonly readOnly: boolean;
@@ -44,18 +44,9 @@ export interface BlockDeviceConfig {
 
 function parseParams(text: string | undefined): Parsed<string> {
   if (text === undefined || text === '') return fail('params', 'backend key params is missing');
-  const prefixed = FORMAT_PREFIX.exec(text);
-  let path = text;
-  if (prefixed) {
-    const format = prefixed[1]!;
-    if (!RAW_FORMATS.includes(format)) {
-      return fail('params', `backend key params names image format ${quote(format)}; only raw images are served`);
-    }
-    path = prefixed[2]!;
-  }
-  if (!path.startsWith('/')) return fail('params', `backend key params is not an absolute path: ${quote(text)}`);
-  if (path.includes('\0')) return fail('params', 'backend key params contains a NUL byte');
-  return ok(path);
+  const target = parseTarget(text);
+  if (!target.ok) return fail('params', `backend key params: ${target.message}`);
+  return ok(formatTarget(target.value));
 }
 
 function checkSettings(settings: BlockBackendSettings): Parsed<BlockBackendSettings> {
