@@ -205,7 +205,7 @@ const hostileFrontend: Scenario = {
       await w.waitFor(`${id.backendPath}/state`, S(XenbusState.Closed));
       await detach(w, id);
       // The toolstack side of hostile: an image format this backend does not serve.
-      const bad = await attachDisk(w.toolstack, { frontendDomid: 9, vdev: 'xvdb', image: `qcow2:${w.image('q.img')}` });
+      const bad = await attachDisk(w.toolstack, { frontendDomid: 9, vdev: 'xvdb', image: `qed:${w.image('q.img')}` });
       await w.waitFor(`${bad.backendPath}/hotplug-status`, 'error');
       await detach(w, bad);
     }),
