@@ -149,7 +149,7 @@ export async function demoStorage(kind: DemoStorageKind, dir: string, imageMiB: 
     case 'rbd': {
       const cephDir = path.join(dir, 'ceph');
       const scripts = scriptsDir();
-      const env = { ...process.env, CEPH_DIR: cephDir, CEPH_PORT: String(40000 + (process.pid % 20000)), CEPH_IMAGE: '' };
+      const env = { ...process.env, CEPH_DIR: cephDir, CEPH_PORT: '0', CEPH_POOL: 'rbd', CEPH_IMAGE: '' };
       const started = spawnSync('bash', [path.join(scripts, 'ceph', 'start.sh')], { env, encoding: 'utf8', timeout: 180_000 });
       if (started.status !== 0) {
         throw new DemoStorageError(`the single-node Ceph cluster did not start: ${(started.stderr || started.stdout).trim().split('\n').pop()}`);
@@ -160,8 +160,8 @@ export async function demoStorage(kind: DemoStorageKind, dir: string, imageMiB: 
         description: `RBD images on a single-node Ceph cluster (${cephDir})`,
         async create(domid) {
           const image = `guest${domid}-xvda`;
-          run('rbd', ['--conf', conf, 'create', '--size', `${imageMiB}M`, `testpool/${image}`], `rbd create ${image}`);
-          return `rbd:testpool/${image}:conf=${conf}`;
+          run('rbd', ['--conf', conf, 'create', '--size', `${imageMiB}M`, `rbd/${image}`], `rbd create ${image}`);
+          return `rbd:rbd/${image}:conf=${conf}`;
         },
         async close() {
           spawnSync('bash', [path.join(scripts, 'ceph', 'stop.sh')], { env: { ...env, CEPH_STOP_GRACE: '0' }, stdio: 'ignore', timeout: 60_000 });

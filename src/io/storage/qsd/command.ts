@@ -78,7 +78,9 @@ export function qsdArgs(spec: QsdTarget, id: string, paths: QsdPaths, readOnly: 
     '--blockdev', `driver=${protocol},node-name=proto,filename=${optValue(spec.path)},${cache},read-only=${ro},discard=unmap`,
     '--blockdev', `driver=${spec.format},node-name=fmt,file=proto,read-only=${ro},discard=unmap,detect-zeroes=off`,
     '--nbd-server', nbdServerArg(paths.socket),
-    '--export', `type=nbd,id=export,node-name=fmt,name=${id},writable=${readOnly ? 'off' : 'on'}`,
+    // writethrough: a write is acknowledged once it (and the format's metadata for it) is on
+    // the image, so a storage daemon that dies loses nothing the guest was told was written.
+    '--export', `type=nbd,id=export,node-name=fmt,name=${id},writable=${readOnly ? 'off' : 'on'},writethrough=on`,
     '--chardev', `socket,id=qmp,path=${optValue(paths.qmp)},server=on,wait=off`,
     '--monitor', 'chardev=qmp',
     // Written last, once every option above took effect: the daemon is then ready.
