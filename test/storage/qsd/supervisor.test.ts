@@ -200,3 +200,27 @@ test('a record whose pid now belongs to another process is not adopted, and that
     other.kill('SIGKILL');
   }
 });
+
+test('a daemon running unrecorded (xenblkd died before recording it) is adopted through its pid file, or reconciled away', async () => {
+  const e = env();
+  const p = image(e, 'qcow2', 4);
+  const q = image(e, 'vhdx', 4);
+  const first = supervisor(e);
+  const a = await first.ensure({ driver: 'qsd', format: 'qcow2', path: p }, true);
+  const b = await first.ensure({ driver: 'qsd', format: 'vhdx', path: q }, false);
+  first.close();
+  await e.journal.stopped(a.id);
+  await e.journal.stopped(b.id);
+
+  const s = supervisor(e);
+  expect((await s.adoptAll()).adopted).toEqual([]);
+  const again = await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, true);
+  expect(again).toMatchObject({ pid: a.pid, readOnly: true, socket: a.socket });
+  expect(daemonsNaming(p)).toEqual([a.pid]);
+  expect(e.lines.some((l) => l.startsWith('warn') && l.includes('running unrecorded'))).toBe(true);
+  // b is in no journal: reconcile finds it through its pid file and stops it.
+  expect(await s.reconcile(new Set([`qcow2:${p}`]))).toEqual([b.id]);
+  expect(daemonsNaming(q)).toEqual([]);
+  expect(daemonsNaming(p)).toEqual([a.pid]);
+  expect(check(q, 'vhdx').status).toBe(0);
+});
