@@ -133,6 +133,7 @@ test('a SIGKILLed daemon is restarted within about a second, with one log line, 
   });
   expect(took).toBeLessThan(1500);
   const again = s.record(r.id)!;
+  expect(s.status()).toEqual([{ record: again, state: 'running', recentDeaths: 1, lastFailure: 'killed by SIGKILL' }]);
   expect((await e.journal.list()).map((x) => x.pid)).toEqual([again.pid]);
   expect(e.lines.filter((l) => l.startsWith('warn')).length).toBe(1);
   expect(e.lines.some((l) => /died \(killed by SIGKILL\): restarting it in 100 ms/.test(l))).toBe(true);
@@ -155,6 +156,7 @@ test('a crash loop gives up with one error line', async () => {
   ]);
   expect(e.lines.filter((l) => l.startsWith('warn')).length).toBe(4);
   expect(daemonsNaming(e.root)).toEqual([]);
+  expect(s.status()).toEqual([expect.objectContaining({ state: 'gave-up', recentDeaths: 5, lastFailure: `restart failed: image ${p} not found` })]);
   // Once the image is back, ensure() starts it again.
   fs.renameSync(`${p}.away`, p);
   const back = await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, false);

@@ -35,6 +35,17 @@ const QMP_QUIT_MS = 2000;
 const EXIT_WAIT_MS = 3000;
 const MAX_LOG_BYTES = 1024 * 1024;
 
+/** What `xenblkd ls`, the dashboard and /metrics can show per daemon. */
+export interface QsdStatus {
+  readonly record: QsdRecord;
+  /** running; restarting (backoff after a death); gave-up (a crash loop: its disk fails). */
+  readonly state: 'running' | 'restarting' | 'gave-up';
+  /** Deaths within the crash-loop window. */
+  readonly recentDeaths: number;
+  /** How the last death or failed restart went; null if none. */
+  readonly lastFailure: string | null;
+}
+
 interface Watched {
   record: QsdRecord;
   readonly spec: QsdTarget;
@@ -45,6 +56,7 @@ interface Watched {
   /** When it died lately (for the crash-loop rule). */
   deaths: number[];
   gaveUp: boolean;
+  lastFailure: string | null;
 }
 
 export class QsdSupervisor {
@@ -76,6 +88,16 @@ export class QsdSupervisor {
   /** The record of a watched daemon (its pid changes when it is restarted). */
   record(id: string): QsdRecord | undefined {
     return this.watched.get(id)?.record;
+  }
+
+  /** Every daemon this supervisor watches, for display. */
+  status(): QsdStatus[] {
+    return [...this.watched.values()].map((w) => ({
+      record: w.record,
+      state: w.gaveUp ? 'gave-up' : w.child === null && w.poll === null ? 'restarting' : 'running',
+      recentDeaths: w.deaths.length,
+      lastFailure: w.lastFailure,
+    }));
   }
 
   /** Adopts the recorded daemon if it is alive and ours, else starts one. */
@@ -296,7 +318,7 @@ export class QsdSupervisor {
 
   private watch(record: QsdRecord, spec: QsdTarget, child: ChildProcess | null): Watched {
     const existing = this.watched.get(record.id);
-    const w: Watched = existing ?? { record, spec, child: null, poll: null, restartTimer: null, stopping: false, deaths: [], gaveUp: false };
+    const w: Watched = existing ?? { record, spec, child: null, poll: null, restartTimer: null, stopping: false, deaths: [], gaveUp: false, lastFailure: null };
     w.record = record;
     w.child = child;
     w.gaveUp = false;
@@ -330,6 +352,7 @@ export class QsdSupervisor {
     const now = Date.now();
     w.deaths = w.deaths.filter((t) => now - t < CRASH_LOOP_WINDOW_MS);
     w.deaths.push(now);
+    w.lastFailure = how;
     const { id, target, pid } = w.record;
     if (w.deaths.length >= CRASH_LOOP_DEATHS) {
       w.gaveUp = true;
