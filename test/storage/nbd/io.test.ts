@@ -178,7 +178,7 @@ test('qcow2 through qemu-nbd: random data at QD 64 verifies and qemu-img check i
 
 test('nbdkit memory plugin: 4 KiB minimum block size becomes the sector size; data verifies', async () => {
   const dir = tempDir('xenblkd-nbd-');
-  const server = await nbdkitMemory(dir, '16M', ['--filter=blocksize-policy', 'blocksize-minimum=4096', 'blocksize-preferred=65536', 'blocksize-maximum=262144']);
+  const server = await nbdkitMemory(dir, '16M', ['--filter=blocksize-policy'], ['blocksize-minimum=4096', 'blocksize-preferred=65536', 'blocksize-maximum=262144']);
   const img = await open(server.target, { timeoutMs: 5000 });
   expect(img.sectorSize).toBe(4096);
   expect(img.capabilities!.maxTransferBytes).toBe(MiB);

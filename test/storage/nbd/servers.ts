@@ -116,7 +116,7 @@ export async function qemuNbd(o: QemuNbdOptions): Promise<Server> {
 }
 
 /** nbdkit's memory plugin on a unix socket (a RAM disk with trim, zeroes, FUA). */
-export async function nbdkitMemory(dir: string, size: string, extra: string[] = []): Promise<Server> {
+export async function nbdkitMemory(dir: string, size: string, filters: string[] = [], params: string[] = []): Promise<Server> {
   const sock = path.join(dir, `nbdkit-${Math.random().toString(36).slice(2)}.sock`);
   const pidFile = `${sock}.pid`;
   const target: NbdTarget = { driver: 'nbd', transport: 'unix', path: sock, exportName: '' };
@@ -129,7 +129,7 @@ export async function nbdkitMemory(dir: string, size: string, extra: string[] = 
     async start() {
       fs.rmSync(sock, { force: true });
       // nbdkit forks into the background once it listens (without -f).
-      execFileSync('nbdkit', ['-U', sock, '-P', pidFile, ...extra, 'memory', size], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+      execFileSync('nbdkit', ['-U', sock, '-P', pidFile, ...filters, 'memory', size, ...params], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
       for (let i = 0; i < 200 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 10));
       pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
       running.add(pid);
