@@ -92,6 +92,8 @@ export class NbdConnection {
       spec.transport === 'unix'
         ? net.createConnection({ path: spec.path, onread })
         : net.createConnection({ host: spec.host, port: spec.port, onread, noDelay: true });
+    // A server that vanished without closing (a partition) shows up through keepalive.
+    if (spec.transport === 'tcp') socket.setKeepAlive(true, 5000);
     conn = new NbdConnection(socket, name);
     const c = conn;
     const timer = setTimeout(() => c.fail(new StorageError('ETIMEDOUT', `nbd ${name}: no answer from the server within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);

@@ -339,7 +339,11 @@ class NbdImageImpl implements NbdImage {
       return this.finish(s, this.refuse(code, `${what} of ${s.piece} bytes at ${s.pos + s.done}: the server answered ${code}`));
     }
     s.done += s.piece;
-    if (s.done < s.len && this.conn !== null) return this.send(s, this.conn);
+    if (s.done < s.len) {
+      // The next piece; without a connection it waits in the list to be re-issued.
+      if (this.conn !== null) this.send(s, this.conn);
+      return;
+    }
     this.finish(s, null);
   }
 
