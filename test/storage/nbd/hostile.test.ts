@@ -204,3 +204,26 @@ test('open errors: socket not found, connection refused, export not found', asyn
   expect(unknown.code).toBe('ENOENT');
   expect(unknown.message).toMatch(/export 'nope' not found/);
 });
+
+test('plug()/unplug(): a batch of 32 writes leaves the socket as one write call', async () => {
+  const dir = tempDir('xenblkd-nbd-');
+  const srv = await hostile(dir, {});
+  const img = await openNbdImage(unix(srv.sock), { timeoutMs: 3000 });
+  images.push(img);
+  const data = Buffer.alloc(32 * 512, 0x5a);
+  // Observes the real socket's stream calls (one per syscall batch); nothing is replaced.
+  const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+  const single = jest.spyOn(proto, '_write');
+  const vector = jest.spyOn(proto, '_writev');
+  img.plug!();
+  const all = Promise.all(Array.from({ length: 32 }, (_, i) => io((cb) => img.write(data, i * 512, 512, i * 512, cb))));
+  img.unplug!();
+  const calls = single.mock.calls.length + vector.mock.calls.length;
+  single.mockRestore();
+  vector.mockRestore();
+  expect(calls).toBe(1);
+  expect(await all).toEqual(new Array(32).fill(null));
+  const back = Buffer.alloc(32 * 512);
+  expect(await io((cb) => img.read(back, 0, back.length, 0, cb))).toBeNull();
+  expect(back.equals(data)).toBe(true);
+});
