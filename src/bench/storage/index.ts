@@ -11,7 +11,7 @@ import { Hypervisor } from '../../sim/hv/hypervisor';
 import { openRawImage } from '../../io/storage/raw';
 import { openBenchTarget } from './open-target';
 import { fioFile, fioNbd, fioReference, qemuImgBench, rbdBench, type ReferenceFigure, type RefJob } from './references';
-import { EXPORT_NAME, startCeph, startQemuNbd, startStorageDaemon, type Server } from './servers';
+import { EXPORT_NAME, startCeph, startQemuNbd, startSupervisedQsd, type Server } from './servers';
 import { checkTools, type BenchDriver, BENCH_DRIVERS } from './tools';
 import { formatTable, machineLine } from './table';
 
@@ -157,12 +157,14 @@ async function prepare(driver: BenchDriver, dir: string, imageBytes: number, job
         before.set(job.name, await qemuImgBench('qemu-img bench file', qcow2, 'qcow2', job, probe.iops));
       }
       progress('qcow2: qemu-img bench on the file done, starting qemu-storage-daemon');
-      const server = await startStorageDaemon(qcow2, 'qcow2', path.join(dir, 'qsd.sock'));
+      // Started by the qsd driver's supervisor, as the daemon does; the dataplane then opens its
+      // NBD export, which is all openQsdImage adds.
+      const server = await startSupervisedQsd(qcow2, 'qcow2', path.join(dir, 'qsd'), progress);
       return {
-        target: `nbd:unix:${server.address}:exportname=${EXPORT_NAME}`,
+        target: `nbd:unix:${server.address}:exportname=${server.exportName}`,
         servers: [server, { address: qcow2, stop: async () => checkQcow2(qcow2) }],
         before,
-        reference: async (job) => [await fioReference('fio nbd', fioNbd(server.address, EXPORT_NAME), job)],
+        reference: async (job) => [await fioReference('fio nbd', fioNbd(server.address, server.exportName), job)],
       };
     }
     case 'rbd': {

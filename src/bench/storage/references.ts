@@ -72,9 +72,9 @@ export async function rbdBench(image: string, job: RefJob, expectMbPerSec: numbe
     'bench', '--io-type', job.rw.includes('read') ? 'read' : 'write', '--io-size', String(job.bs),
     '--io-threads', String(job.iodepth), '--io-total', String(total), '--io-pattern', job.rw.startsWith('rand') ? 'rand' : 'seq', image,
   ], env);
-  const m = /elapsed:\s*([0-9.]+)\s+ops:\s*([0-9]+)\s+ops\/sec:\s*([0-9.]+)\s+bytes\/sec:\s*([0-9.]+)\s*(KiB|MiB|GiB)?/.exec(out);
+  const m = /elapsed:\s*([0-9.]+)\s+ops:\s*([0-9]+)\s+ops\/sec:\s*([0-9.]+)/.exec(out);
   if (!m) throw new Error(`rbd bench output unreadable: ${out.trim().split('\n').slice(-1)[0]}`);
-  const unit = m[5] === 'GiB' ? 1 << 30 : m[5] === 'MiB' ? 1 << 20 : m[5] === 'KiB' ? 1024 : 1;
+  // bytes/sec is printed rounded to whole MiB: ops/sec times the request size is exact.
   const iops = Number(m[3]);
-  return { tool: 'rbd bench', iops, mbPerSec: (Number(m[4]) * unit) / 1e6 };
+  return { tool: 'rbd bench', iops, mbPerSec: (iops * job.bs) / 1e6 };
 }

@@ -4,6 +4,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { FileQsdJournal, QsdSupervisor } from '../../io/storage/qsd';
+import type { QsdFormat } from '../../io/storage/target';
 
 export interface Server {
   /** The NBD export's unix socket, or the Ceph conf. */
@@ -67,14 +69,30 @@ export function startQemuNbd(file: string, socket: string): Promise<Server> {
   return spawnServer('qemu-nbd', ['-f', 'raw', '-k', socket, '-x', EXPORT, '-t', '-e', '8', '--cache=writeback', '--aio=threads', file], socket, 'qemu-nbd');
 }
 
-/** A qemu-storage-daemon serving an image of a QEMU format over NBD (as the qsd driver runs it). */
-export function startStorageDaemon(file: string, format: string, socket: string): Promise<Server> {
-  return spawnServer('qemu-storage-daemon', [
-    '--blockdev', `driver=file,node-name=file0,filename=${file.replace(/,/g, ',,')},aio=threads`,
-    '--blockdev', `driver=${format},node-name=fmt0,file=file0,discard=unmap`,
-    '--nbd-server', `addr.type=unix,addr.path=${socket.replace(/,/g, ',,')}`,
-    '--export', `type=nbd,id=exp0,node-name=fmt0,name=${EXPORT},writable=on`,
-  ], socket, 'qemu-storage-daemon');
+/** A qemu-storage-daemon started by the qsd driver's supervisor (its command line, its export name). */
+export async function startSupervisedQsd(file: string, format: QsdFormat, dir: string, progress: (l: string) => void): Promise<Server & { exportName: string }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const line = (level: string) => (o: object | string, m?: string) => progress(`qemu-storage-daemon ${level}: ${typeof o === 'string' ? o : (m ?? JSON.stringify(o))}`);
+  const supervisor = new QsdSupervisor({ dir, journal: new FileQsdJournal(path.join(dir, 'journal.json')), log: { debug: () => {}, info: () => {}, warn: line('warn'), error: line('error') } });
+  let record;
+  try {
+    record = await supervisor.ensure({ driver: 'qsd', format, path: file }, false);
+  } catch (e) {
+    supervisor.close();
+    throw e;
+  }
+  const id = record.id;
+  return {
+    address: record.socket,
+    exportName: id,
+    stop: async () => {
+      try {
+        await supervisor.stop(id);
+      } finally {
+        supervisor.close();
+      }
+    },
+  };
 }
 
 function sh(file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
