@@ -3,6 +3,7 @@
 // storage bench in both processes: the guest side (size and features) and the dataplane child.
 import type { BlockImage, OpenImageOptions } from '../../io/storage/port';
 import { openRawImage } from '../../io/storage/raw';
+import { openRbdImage } from '../../io/storage/rbd';
 import { parseTarget } from '../../io/storage/target';
 
 /** A driver module of this build, or one line saying it is not part of it. */
@@ -27,7 +28,7 @@ export async function openBenchTarget(text: string, opts: OpenImageOptions = {})
     case 'nbd':
       return (driverModule<{ openNbdImage: Opener }>('nbd').openNbdImage as (s: typeof spec, o: OpenImageOptions) => Promise<BlockImage>)(spec, opts);
     case 'rbd':
-      return (driverModule<{ openRbdImage: Opener }>('rbd').openRbdImage as (s: typeof spec, o: OpenImageOptions) => Promise<BlockImage>)(spec, opts);
+      return openRbdImage(spec, opts);
     case 'qsd':
       throw new Error(`${spec.format} images are measured through the NBD export of their qemu-storage-daemon`);
   }
