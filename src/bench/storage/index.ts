@@ -43,6 +43,8 @@ export interface StorageRow {
 export interface StorageBenchResult {
   readonly date: string;
   readonly machine: string;
+  /** The 1, 5 and 15 minute load averages when the run started (the reference tools share the CPUs too). */
+  readonly loadAverage: number[];
   readonly seconds: number;
   readonly imageBytes: number;
   readonly rows: StorageRow[];
@@ -86,7 +88,7 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
   const dir = fs.mkdtempSync(path.join(opts.tmpfsDir ?? '/dev/shm', 'xenblkd-storage-bench-'));
   const hv = new Hypervisor({ hostId: `storage-bench-${process.pid}-${path.basename(dir)}`, log: { info: () => {}, warn: (m) => progress(`hv: ${m}`) } });
   const socketPath = path.join(dir, 'hv.sock');
-  const result: StorageBenchResult = { date: new Date().toISOString(), machine: machineLine(), seconds, imageBytes, rows: [], failures: [] };
+  const result: StorageBenchResult = { date: new Date().toISOString(), machine: machineLine(), loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))), seconds, imageBytes, rows: [], failures: [] };
   try {
     await hv.listen(socketPath);
     const guest = hv.createDomain(1, { memoryBytes: 256 << 20 });

@@ -14,7 +14,7 @@ const fmt = (x: number, width: number): string => (x >= 100 ? x.toFixed(0) : x.t
 export function formatTable(r: StorageBenchResult, target = 0.8): string {
   const lines = [
     `storage bench ${r.date}: ${r.seconds} s per figure, ${r.imageBytes >> 20} MiB images on tmpfs; ratio = ours / reference (MB/s), target >= ${target}x`,
-    `machine: ${r.machine}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `machine: ${r.machine}; load average ${r.loadAverage.join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`,
     `${'job'.padEnd(13)} ${'driver'.padEnd(6)} ${'QD'.padStart(3)} ${'ours MB/s'.padStart(10)} ${'IOPS'.padStart(8)} ${'reference'.padEnd(19)} ${'ref MB/s'.padStart(9)} ${'ref IOPS'.padStart(8)}  ratio`,
   ];
   for (const row of r.rows) {
