@@ -63,6 +63,8 @@ export interface Daemon {
   readonly store: LevelEventStore;
   /** Devices recovered from the store at start. */
   readonly recovered: readonly string[];
+  /** The devices' open images (by backend path). */
+  readonly images: ImageRegistry;
   stop(): Promise<void>;
 }
 
@@ -196,6 +198,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       xs,
       store,
       recovered,
+      images,
       async stop() {
         // On a full or read-only folder what waits for the store is given up (it was never shown).
         store.stopWaiting();

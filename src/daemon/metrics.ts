@@ -5,7 +5,7 @@ import type { DataplaneStats } from '../effects/dataplane-port';
 import type { EngineTransition } from './engine';
 
 export interface MetricsSource {
-  devices(): { key: string; backendState: number; frontendState: number | null; connected: boolean; stats?: DataplaneStats }[];
+  devices(): { key: string; backendState: number; frontendState: number | null; connected: boolean; stats?: DataplaneStats; storageStalledSeconds?: number }[];
   storeBytes(): Promise<number>;
   /** Whether the event store takes writes, its failed writes, and the devices waiting for it. */
   store?(): { writable: boolean; failedWrites: number; waitingDevices: number };
@@ -83,6 +83,16 @@ export class DaemonMetrics {
       collect(this: Gauge<'device'>) {
         this.reset();
         for (const d of source.devices()) this.set({ device: d.key }, d.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'xenblkd_device_storage_stalled_seconds',
+      help: 'How long the device\'s storage has not answered (a lost NBD server being reconnected); 0 while it answers',
+      labelNames: ['device'],
+      registers: [r],
+      collect(this: Gauge<'device'>) {
+        this.reset();
+        for (const d of source.devices()) this.set({ device: d.key }, d.storageStalledSeconds ?? 0);
       },
     });
     new Gauge({ name: 'xenblkd_devices', help: 'Devices this daemon manages', registers: [r], collect(this: Gauge) { this.set(source.devices().length); } });

@@ -39,6 +39,8 @@ export interface DeviceListing {
   frontendState: number | null;
   online: boolean;
   image?: string;
+  /** The storage has not answered since (ms since the epoch): a lost NBD server, for one. */
+  storageStalledSince?: number;
   lastError?: string;
   /** The dataplane's counters while it serves the device. */
   stats?: DeviceCounters;
@@ -81,6 +83,11 @@ function storeView(daemon: Daemon | undefined): StoreView {
 export async function serve(opts: ServeOptions): Promise<Serving> {
   let daemon!: Daemon;
   const snapshotOf = (key: string) => daemon.engine.deviceActor(key)?.getSnapshot() as { value: unknown; context: { identity: DeviceIdentity; config?: { path?: string } | null } & Record<string, unknown> } | undefined;
+  /** Since when the device's storage has not answered (ms since the epoch), or undefined. */
+  const stalledSince = (key: string): number | undefined => {
+    const snap = snapshotOf(key);
+    return (snap && daemon.images.openedImage(snap.context.identity.backendPath)?.stalledSince) ?? undefined;
+  };
   const statsOf = (key: string) => {
     const snap = snapshotOf(key);
     return snap ? daemon.effects.dataplaneOf(snap.context.identity.backendPath)?.stats : undefined;
@@ -106,7 +113,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         ? [...daemon.engine.deviceActors()].map(([key, a]) => {
             const snap = a.getSnapshot() as { value: unknown; context: never };
             const d = describeDevice(snap as never) as { phase: string; backendState: number; frontendState: number | null };
-            return { key, backendState: d.backendState, frontendState: d.frontendState, connected: d.phase === 'attached.connected', stats: statsOf(key) };
+            const since = stalledSince(key);
+            return { key, backendState: d.backendState, frontendState: d.frontendState, connected: d.phase === 'attached.connected', stats: statsOf(key), storageStalledSeconds: since === undefined ? 0 : (Date.now() - since) / 1000 };
           })
         : [],
     storeBytes: async () => (daemon ? daemon.store.sizeBytes() : 0),
@@ -164,6 +172,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         frontendState: d.frontendState,
         online: d.online,
         image: snap.context.config?.path,
+        storageStalledSince: stalledSince(key),
         lastError: d.lastError ? `${d.lastError.source}: ${d.lastError.message}` : undefined,
         stats: counters(statsOf(key)),
       };

@@ -7,6 +7,8 @@ export type ImageOpener = (path: string, opts: OpenImageOptions) => Promise<Bloc
 
 export class ImageRegistry {
   private readonly images = new Map<string, Promise<BlockImage>>();
+  /** The images whose open finished, for what operators see (storage stalls). */
+  private readonly opened = new Map<string, BlockImage>();
 
   constructor(private readonly open: ImageOpener) {}
 
@@ -16,6 +18,10 @@ export class ImageRegistry {
     if (!image) {
       image = this.open(path, opts);
       this.images.set(key, image);
+      const pending = image;
+      image.then((i) => {
+        if (this.images.get(key) === pending) this.opened.set(key, i);
+      }, () => undefined);
       image.catch(() => {
         if (this.images.get(key) === image) this.images.delete(key);
       });
@@ -23,10 +29,16 @@ export class ImageRegistry {
     return image;
   }
 
+  /** The device's image if it is open (not while opening). */
+  openedImage(key: string): BlockImage | undefined {
+    return this.opened.get(key);
+  }
+
   async close(key: string): Promise<void> {
     const image = this.images.get(key);
     if (!image) return;
     this.images.delete(key);
+    this.opened.delete(key);
     await image.then((i) => i.close()).catch(() => undefined);
   }
 
@@ -35,6 +47,7 @@ export class ImageRegistry {
     const image = this.images.get(key);
     if (!image) return;
     this.images.delete(key);
+    this.opened.delete(key);
     const opened = await image.catch(() => null);
     if (opened === null) return;
     await (opened.retire ? opened.retire() : opened.close());

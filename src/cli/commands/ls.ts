@@ -55,7 +55,9 @@ export function formatDevices(devices: readonly DeviceListing[]): string {
       s ? mib(s.rdSect) : '-',
       s ? mib(s.wrSect) : '-',
       s ? String(s.errors) : '-',
-      (d.image ?? '-') + (d.lastError ? `  (last error: ${d.lastError})` : '') + (s?.journalFailures ? `  (publication journal faults: ${s.journalFailures})` : ''),
+      (d.image ?? '-') +
+        (d.storageStalledSince !== undefined ? `  (storage not answering for ${Math.round((Date.now() - d.storageStalledSince) / 1000)} s: requests wait)` : '') +
+        (d.lastError ? `  (last error: ${d.lastError})` : '') + (s?.journalFailures ? `  (publication journal faults: ${s.journalFailures})` : ''),
     ]);
   }
   return table(rows);

@@ -58,6 +58,11 @@ export interface BlockImage {
   readonly discardSupport: DiscardSupport | null;
   /** Whether reads and writes bypass the page cache (buffers must then be 4 KiB aligned). */
   readonly direct: boolean;
+  /**
+   * Since when (ms since the epoch) the storage has not answered: a lost NBD server being
+   * reconnected. null while it answers; absent for drivers that cannot tell.
+   */
+  readonly stalledSince?: number | null;
 
   /** Reads exactly len bytes at pos into buf[bufOffset..]. */
   read(buf: Uint8Array, bufOffset: number, len: number, pos: number, cb: IoCallback): void;

@@ -5,11 +5,11 @@
 // fails the device with one line in hotplug-error and the guest never sees a half-open disk.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { attachDisk } from '../../../src/toolstack/disk';
 import { expectClean } from '../../dataplane/support/expect-clean';
 import { DiskModel } from '../../../src/sim/guest';
-import { SMALL_WORKLOAD, daemonWorld, until, type DaemonWorld, type Disk } from '../support/daemon-world';
+import { CLI, SMALL_WORKLOAD, daemonWorld, until, type DaemonWorld, type Disk } from '../support/daemon-world';
 import { QemuNbd, nbdkitMemory } from './support';
 
 jest.setTimeout(120_000);
@@ -70,7 +70,12 @@ describe('NBD disks', () => {
     const disk = world.disks[0]!;
     expectClean(await world.workload(disk, { ...WORKLOAD, ops: 200 }));
     await server!.kill();
-    const r = await world.workload(disk, { ...WORKLOAD, ops: 50, stallTimeoutMs: 30_000 });
+    const running = world.workload(disk, { ...WORKLOAD, ops: 50, stallTimeoutMs: 30_000 });
+    // Where operators look while it stalls: `xenblkd ls` says so.
+    await new Promise((r) => setTimeout(r, 700));
+    const ls = spawnSync(process.execPath, [CLI, 'ls', '--state-dir', world.stateDir], { encoding: 'utf8' });
+    expect(ls.stdout).toMatch(/storage not answering for [0-9]+ s: requests wait/);
+    const r = await running;
     expect(r.errors).toBeGreaterThan(0);
     expect({ mismatches: r.mismatches, lost: r.lost, duplicated: r.duplicated }).toEqual({ mismatches: 0, lost: 0, duplicated: 0 });
     // Back: new requests succeed again.

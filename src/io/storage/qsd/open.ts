@@ -78,6 +78,9 @@ class QsdImage implements BlockImage {
   get direct() {
     return this.nbd.direct;
   }
+  get stalledSince() {
+    return this.nbd.stalledSince ?? null;
+  }
 
   refreshSize(): Promise<number> {
     return this.nbd.refreshSize();
