@@ -62,8 +62,14 @@ export interface RbdLib {
   free: Fn;
 }
 
-/** The update watch callback type (rbd_update_callback_t). */
-export const UpdateCallback = koffi.proto('void rbd_update_callback_t(void *arg)');
+/**
+ * The update watch callback type (rbd_update_callback_t). koffi's type names are per process,
+ * while this module may be loaded more than once in one (test runners): declared once, kept on
+ * globalThis.
+ */
+const UPDATE_CALLBACK = Symbol.for('xenblkd.rbd_update_callback_t');
+export const UpdateCallback: ReturnType<typeof koffi.proto> = ((globalThis as Record<symbol, unknown>)[UPDATE_CALLBACK] ??=
+  koffi.proto('void rbd_update_callback_t(void *arg)')) as ReturnType<typeof koffi.proto>;
 
 const libs = new Map<string, RbdLib>();
 
