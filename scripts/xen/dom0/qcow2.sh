@@ -10,8 +10,9 @@ QCOW2_MIB=256
 
 # the pids of the qemu-storage-daemons whose command line names the qcow2 image
 qsd_pids() {
-  for d in /proc/[0-9]*; do
-    tr '\0' ' ' < "$d/cmdline" 2> /dev/null | grep -q "^[^ ]*qemu-storage-daemon .*$QCOW2_IMAGE" && echo "${d#/proc/}"
+  for f in $(grep -l qemu-storage-daemon /proc/[0-9]*/cmdline 2> /dev/null); do
+    d=${f%/cmdline}
+    { tr '\0' ' ' < "$f"; } 2> /dev/null | grep -q "^[^ ]*qemu-storage-daemon .*$QCOW2_IMAGE" && echo "${d#/proc/}"
   done
   return 0
 }
@@ -81,13 +82,14 @@ qcow2_detach() {
   xt_wait_for 400 "$1 to be done with its qcow2 disk" sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/xentest/phase 2> /dev/null)\" = wait-qcow2-detach ]" || return 1
   t0=$(xt_now)
   xb detach --domid "$domid" --vdev "$QCOW2_VDEV" --xenstore "$XS_SOCKET" --timeout 60 || { echo "xenblkd detach failed"; return 1; }
-  xt_info qcow2-detach-seconds "$(xt_since "$t0")"
+  took=$(xt_since "$t0")
   for d in "/local/domain/0/backend/vbd/$domid/$devid" "/local/domain/$domid/device/vbd/$devid"; do
     ! xenstore-exists "$d" || { echo "$d is still there"; return 1; }
   done
   xt_wait_for 60 "qemu-storage-daemon pid $pid to stop" sh -c "[ \"\$(cut -d' ' -f22 /proc/$pid/stat 2> /dev/null)\" != $started ]" \
     || { qsd_logs; return 1; }
   [ -z "$(qsd_pids)" ] || { echo "a qemu-storage-daemon still serves $QCOW2_IMAGE: $(qsd_pids)"; return 1; }
+  xt_info qcow2-detach-seconds "$took"
   echo "the disk is unplugged and its qemu-storage-daemon (pid $pid) stopped"
 }
 
