@@ -16,6 +16,7 @@ export const CONFIG_KEYS = [
   'feature-persistent',
   'feature-barrier',
   'data-path',
+  'storage-timeout',
   'sim',
   'record',
 ] as const;

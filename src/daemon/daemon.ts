@@ -12,6 +12,7 @@ import type { StoreFault } from '../store/store-health';
 import type { DataplaneFactory, DataPathMode } from '../effects/dataplane-port';
 import { blockDeviceEffects } from '../effects/block-device';
 import { ImageRegistry, type ImageOpener } from '../effects/images';
+import { startStorage, type DaemonStorage, type StorageSettings } from './storage';
 import type { RecordingSwitch } from '../replay/tap';
 import { BackendEngine, type EngineTransition } from './engine';
 
@@ -28,7 +29,10 @@ export interface DaemonOptions {
   readonly backendDomid?: number;
   readonly settings?: BlockBackendSettings;
   readonly ports: () => Promise<XenPorts>;
-  readonly openImage: ImageOpener;
+  /** Opens images (tests: raw files only); ignored when `storage` is given. */
+  readonly openImage?: ImageOpener;
+  /** Every storage driver (rbd, nbd, image formats through qemu-storage-daemon). */
+  readonly storage?: StorageSettings;
   readonly startDataplane: DataplaneFactory;
   readonly logger: Logger;
   readonly snapshotEvery?: number;
@@ -139,12 +143,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const unlogHealth = logStoreHealth(store, logger);
   let xs: XenStore | undefined;
   let ports: XenPorts | undefined;
+  let storage: DaemonStorage | undefined;
   try {
     xs = await XenStore.connect({ path: opts.xenstorePath, logger: logger.child({ part: 'xenstore' }) }).catch((err: Error) => {
       throw new DaemonError(`cannot connect to xenstore${opts.xenstorePath ? ` at ${opts.xenstorePath}` : ''}: ${err.message}`);
     });
     ports = await opts.ports();
-    const images = new ImageRegistry(opts.openImage);
+    storage = opts.storage ? await startStorage({ store, stateDir: opts.stateDir, logger, settings: opts.storage }) : undefined;
+    const openImage = storage?.open ?? opts.openImage;
+    if (!openImage) throw new DaemonError('no storage: give openImage or storage');
+    const images = new ImageRegistry(openImage);
     const effects = blockDeviceEffects({
       xs,
       images,
@@ -177,6 +185,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     opts.recording?.processStarted();
     await engine.start();
+    // Storage daemons whose device went while this daemon was down are not wanted any more.
+    await storage?.reconcile(engine.deviceTargets()).catch((err: Error) => logger.error({ err: err.message }, 'could not reconcile the storage daemons with the devices'));
+    const storageRef = storage;
     const xsRef = xs;
     const portsRef = ports;
     return {
@@ -192,6 +203,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         opts.recording?.processStopped();
         await effects.quiesce();
         await images.closeAll();
+        storageRef?.close();
         await store.close();
         unlogHealth();
         await xsRef.close();
@@ -199,6 +211,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     };
   } catch (err) {
+    storage?.close();
     await ports?.close().catch(() => undefined);
     await xs?.close().catch(() => undefined);
     store.stopWaiting();

@@ -430,6 +430,16 @@ export class BackendEngine {
     return new Map([...this.devices].map(([k, r]) => [k, r.actor]));
   }
 
+  /** The targets (params) of the devices this engine runs: what their storage must keep serving. */
+  deviceTargets(): string[] {
+    const targets: string[] = [];
+    for (const r of this.devices.values()) {
+      const config = (r.actor.getSnapshot() as { context?: { config?: { path?: string } | null } }).context?.config;
+      if (config?.path) targets.push(config.path);
+    }
+    return targets;
+  }
+
   /**
    * Resolves once every event the device has applied is in the store. Effects that others can
    * see (backend state writes) wait for it: a daemon killed at any instant then never comes back

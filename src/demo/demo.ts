@@ -11,6 +11,7 @@ import { runWorkload, type WorkloadReport } from '../sim/guest/workload';
 import type { WorkloadSpecInput } from '../sim/guest/workload-spec';
 import { attachDisk } from '../toolstack/disk';
 import { DaemonProcess } from './daemon-process';
+import { demoStorage, type DemoStorage, type DemoStorageKind } from './storage';
 
 export interface DemoOptions {
   readonly guests: number;
@@ -18,6 +19,8 @@ export interface DemoOptions {
   /** SIGKILL and restart the daemon every this many seconds; undefined: once, mid-run; 0: never. */
   readonly killEvery?: number;
   readonly imageMiB: number;
+  /** Where the disks live (default: raw files). */
+  readonly storage?: DemoStorageKind;
   /** Keep serving (and the dashboard up) after the workloads end, until SIGINT/SIGTERM. */
   readonly stay: boolean;
   readonly http: string;
@@ -118,16 +121,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   });
   let kills = 0;
   let ticker: NodeJS.Timeout | undefined;
+  let storage: DemoStorage | undefined;
   try {
     out(`xenblkd demo: simulated Xen host with ${opts.guests} guest(s) in ${dir}`);
+    storage = await demoStorage(opts.storage ?? 'file', dir, opts.imageMiB);
+    out(`disks: ${storage.description}`);
     await daemon.start();
     const dashboard = `http://${opts.http}/`;
     out(`daemon running (pid ${daemon.pid}); dashboard: ${dashboard}`);
     const toolstack = await host.toolstack();
     for (let domid = 1; domid <= opts.guests; domid++) {
-      const image = path.join(dir, `guest${domid}-xvda.img`);
-      fs.writeFileSync(image, '');
-      fs.truncateSync(image, opts.imageMiB << 20);
+      const image = await storage.create(domid);
       const id = await attachDisk(toolstack, { frontendDomid: domid, vdev: 'xvda', image });
       runs.set(`${domid}/${id.devid}`, { key: `${domid}/${id.devid}`, image, abort: new AbortController(), pauses: [] });
     }
@@ -191,6 +195,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     for (const r of runs.values()) r.abort.abort();
     await daemon.stop().catch(() => undefined);
     await host.close().catch(() => undefined);
+    await storage?.close().catch((e: Error) => out(`stopping the demo's storage failed: ${e.message}`));
     if (!opts.keep && !opts.dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -19,7 +19,9 @@ import {
   type DeviceIdentity,
   deviceKey,
   discardOffered,
+  indirectSegmentsOffered,
   isReadOnly,
+  resizeEvent,
 } from '../machines';
 import { applyXenstoreIntents } from './apply-intents';
 import type { Dataplane, DataplaneFactory, DataPathMode } from './dataplane-port';
@@ -124,6 +126,9 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
         physicalSectorSize: image.physicalSectorSize,
         readOnly: image.readOnly,
         discardSupport: image.discardSupport,
+        ...(image.capabilities && image.capabilities.maxTransferBytes < Number.MAX_SAFE_INTEGER
+          ? { maxTransferBytes: image.capabilities.maxTransferBytes }
+          : {}),
       };
       intents = realizeIntents(identity, config, info);
       await xs.transaction((tx) => applyXenstoreIntents(tx, intents));
@@ -179,7 +184,7 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
             features: {
               barrier: config.settings.featureBarrier,
               discard: discardOffered(realized.image, config),
-              maxIndirectSegments: config.settings.maxIndirectSegments,
+              maxIndirectSegments: indirectSegmentsOffered(realized.image, config),
               persistent: config.settings.featurePersistent,
               dataPath: deps.dataPath ?? 'auto',
             },
@@ -206,6 +211,16 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
         stopDataplane(key);
         return;
       }
+      // Storage that says it grew (rbd's update watch): the ring takes the new size first, then
+      // the guest is told (the xenbus resize convention: sectors, then state rewritten).
+      const image = await imageOf(config, key);
+      const unsubscribe = image.onResize?.((sizeBytes) => {
+        if (!alive()) return;
+        logger.info({ device: key, sizeBytes }, 'the image changed size: resizing the disk online');
+        dataplane.resized?.(sizeBytes);
+        send(resizeEvent(realized, sizeBytes));
+      });
+      if (unsubscribe) resizeWatches.set(key, unsubscribe);
       send({ type: 'connection.ready' });
     },
     ({ identity, connection: params }) => connectIntents(identity, params),
@@ -216,7 +231,10 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
   );
 
   const running = new Map<string, Dataplane>();
+  const resizeWatches = new Map<string, () => void>();
   function stopDataplane(key: string): void {
+    resizeWatches.get(key)?.();
+    resizeWatches.delete(key);
     const dataplane = running.get(key);
     if (!dataplane) return;
     running.delete(key);
@@ -271,7 +289,7 @@ export function blockDeviceEffects(deps: BlockEffectsDeps) {
     async ({ identity }, send) => {
       try {
         await teardowns.get(identity.backendPath);
-        await images.close(identity.backendPath);
+        await images.retire(identity.backendPath);
         await applyXenstoreIntents(xs, destroyIntents(identity));
       } catch (err) {
         send({ type: 'destroy.failed', message: messageOf(err) });

@@ -88,6 +88,8 @@ export interface Dataplane {
   stop(): Promise<void>;
   /** A snapshot of the device's counters. */
   readonly stats: DataplaneStats;
+  /** The image changed size (online resize): bound requests by the new size. */
+  resized?(sizeBytes: number): void;
 }
 
 export type DataplaneFactory = (opts: DataplaneStartOptions) => Promise<Dataplane>;

@@ -1,5 +1,6 @@
 // The images this daemon has open, one per device: realize opens it, the connection uses it,
-// retiring the device closes it. After a restart the connection opens it again.
+// destroying the device retires it (a storage daemon serving it stops). A daemon that stops or
+// dies only closes them: after a restart the connection opens them again.
 import type { BlockImage, OpenImageOptions } from '../io/storage/port';
 
 export type ImageOpener = (path: string, opts: OpenImageOptions) => Promise<BlockImage>;
@@ -27,6 +28,16 @@ export class ImageRegistry {
     if (!image) return;
     this.images.delete(key);
     await image.then((i) => i.close()).catch(() => undefined);
+  }
+
+  /** The device is gone for good: close the image and end what serves it (retire). */
+  async retire(key: string): Promise<void> {
+    const image = this.images.get(key);
+    if (!image) return;
+    this.images.delete(key);
+    const opened = await image.catch(() => null);
+    if (opened === null) return;
+    await (opened.retire ? opened.retire() : opened.close());
   }
 
   async closeAll(): Promise<void> {

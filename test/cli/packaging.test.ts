@@ -118,6 +118,22 @@ describe('libxl hotplug script (packaging/xenblkd-hotplug) with xenstore-utils',
     expect(xs('xenstore-read', `${be}/hotplug-error`).stdout).toMatch(/missing\.img does not exist/);
   });
 
+  it('checks the file behind a format prefix, and leaves network targets to the daemon', () => {
+    const qcow2 = path.join(dir, 'disk.qcow2');
+    fs.writeFileSync(qcow2, Buffer.alloc(4096));
+    expect(xs('xenstore-write', `${be}/params`, `qcow2:${qcow2}`, `${be}/hotplug-status`, '').status).toBe(0);
+    expect(hotplug('add').status).toBe(0);
+    expect(xs('xenstore-read', `${be}/physical-device-path`).stdout).toBe(`${qcow2}\n`);
+    expect(xs('xenstore-write', `${be}/params`, `qcow2:${path.join(dir, 'gone.qcow2')}`, `${be}/hotplug-status`, '').status).toBe(0);
+    expect(hotplug('add').stderr).toMatch(/gone\.qcow2 does not exist/);
+    for (const target of ['rbd:pool/vm1:conf=/etc/ceph/ceph.conf', 'nbd:unix:/run/nbd.sock', 'aio:rbd:pool/vm1']) {
+      expect(xs('xenstore-write', `${be}/params`, target, `${be}/hotplug-status`, '').status).toBe(0);
+      const r = hotplug('add');
+      expect({ target, status: r.status, stderr: r.stderr }).toEqual({ target, status: 0, stderr: '' });
+      expect(xs('xenstore-read', `${be}/hotplug-status`).stdout).toBe('connected\n');
+    }
+  });
+
   it('refuses to run outside libxl', () => {
     const r = spawnSync(script, ['add'], { encoding: 'utf8', env: { ...process.env, XENBUS_PATH: '' } });
     expect(r.status).toBe(2);

@@ -3,6 +3,7 @@ import { UserError, parseOptions, type Command } from '../command';
 import { untilSignal } from '../logging';
 import { parseListen } from '../config';
 import { formatSummary, runDemo } from '../../demo/demo';
+import { DEMO_STORAGE_KINDS, checkDemoStorage, type DemoStorageKind } from '../../demo/storage';
 
 const usage = `usage: xenblkd demo [options]
 
@@ -17,7 +18,10 @@ the daemon SIGKILLed and restarted in mid-I/O, a live view, the dashboard, and a
   --http HOST:PORT  the dashboard (default 127.0.0.1 and a free port)
   --stay            keep the daemon and the dashboard up after the run, until Ctrl-C
   --json            print the final summary as one JSON object
-  --dir DIR         work in DIR (kept) instead of a temporary folder`;
+  --dir DIR         work in DIR (kept) instead of a temporary folder
+  --storage KIND    where the disks live: file (default), qcow2 (served through
+                    qemu-storage-daemon), nbd (a qemu-nbd per disk), rbd (a single-node
+                    Ceph cluster started for the demo)`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -50,7 +54,18 @@ export const command: Command = {
       stay: { type: 'boolean' },
       json: { type: 'boolean' },
       dir: { type: 'string' },
+      storage: { type: 'string' },
     });
+    const storage = values.storage ?? 'file';
+    if (!(DEMO_STORAGE_KINDS as readonly string[]).includes(storage)) {
+      throw new UserError(`--storage takes ${DEMO_STORAGE_KINDS.join(', ')}, got '${storage}'`);
+    }
+    // Before anything starts: a missing package is one line.
+    try {
+      checkDemoStorage(storage as DemoStorageKind);
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
     const guests = positive(values.guests, 2, '--guests');
     if (!Number.isInteger(guests) || guests > 64) throw new UserError(`--guests takes 1..64, got '${values.guests}'`);
     const json = values.json === true;
@@ -65,6 +80,7 @@ export const command: Command = {
       seconds: positive(values.seconds, 20, '--seconds'),
       killEvery: values['kill-every'] === undefined ? undefined : positive(values['kill-every'], 0, '--kill-every', true),
       imageMiB: positive(values['image-mib'], 256, '--image-mib'),
+      storage: storage as DemoStorageKind,
       http: values.http ?? `127.0.0.1:${await freePort()}`,
       stay: values.stay === true,
       dir: values.dir,

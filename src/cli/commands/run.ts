@@ -10,7 +10,6 @@ import { serve } from '../../daemon/serve';
 import { connectSimHypervisor } from '../../io/sim';
 import { RealEventChannel } from '../../io/real/evtchn';
 import { RealGrantTable } from '../../io/real/gnttab';
-import { openRawImage } from '../../io/storage/raw';
 import { createDataplane, startDataplane, type CrashHooks } from '../../effects/dataplane';
 import type { DataPathMode } from '../../effects/dataplane-port';
 import { RecorderError } from '../../replay/recorder';
@@ -33,6 +32,8 @@ next start.
   --log-format json|pretty   default: pretty on a terminal, json otherwise
   --log-level LEVEL          default info
   --data-path MODE           auto (default), copy, map or persistent
+  --storage-timeout SECONDS  how long lost storage (an NBD server, a Ceph cluster, a storage
+                             daemon) stalls the guest's requests before they fail (default 60)
   --max-ring-page-order N    offered to frontends (default 4)
   --max-indirect-segments N  offered to frontends (default 256; 0: no indirect requests)
   --feature-persistent BOOL  offer persistent grants (default true)
@@ -52,6 +53,7 @@ const OPTIONS = {
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
   'data-path': { type: 'string' },
+  'storage-timeout': { type: 'string' },
   'max-ring-page-order': { type: 'string' },
   'max-indirect-segments': { type: 'string' },
   'feature-persistent': { type: 'string' },
@@ -103,6 +105,7 @@ export function runCommand(hooks: RunHooks = {}): Command {
         ...(opt('feature-persistent') !== undefined && { featurePersistent: parseBool(opt('feature-persistent')!, '--feature-persistent') }),
         ...(opt('feature-barrier') !== undefined && { featureBarrier: parseBool(opt('feature-barrier')!, '--feature-barrier') }),
       };
+      const storageTimeoutS = opt('storage-timeout') === undefined ? 60 : parseIntIn(opt('storage-timeout')!, '--storage-timeout', 1, 86_400);
       const http = opt('http') === undefined ? undefined : parseListen(opt('http')!);
       const sim = opt('sim');
       if (sim !== undefined && !fs.existsSync(sim)) throw new UserError(`simulated host socket ${sim} not found (is 'xenblkd sim' running?)`);
@@ -128,7 +131,7 @@ export function runCommand(hooks: RunHooks = {}): Command {
               throw new DaemonError(`cannot connect to the simulated host at ${sim}: ${(err as Error).message}`);
             }
           },
-          openImage: openRawImage,
+          storage: { timeoutMs: storageTimeoutS * 1000 },
           startDataplane: hooks.crash === undefined ? createDataplane : (o) => startDataplane(o, { crash: hooks.crash }),
           onPersisted: hooks.onPersisted?.(logger),
         });

@@ -13,7 +13,7 @@ import { parseRequest, type BlkifDeviceLimits } from '../../blkif/request';
 import type { RingFault } from '../../blkif/ring-fault';
 import { allocDma, type DmaRegion } from '../../io/dma';
 import type { EvtchnPort, GrantTable } from '../../io/ports';
-import type { BlockImage } from '../../io/storage/port';
+import { capabilitiesOf, type BlockImage } from '../../io/storage/port';
 import type { Logger } from '../../log';
 import type { DataplaneStats } from '../dataplane-port';
 import type { BufferPool } from './buffers';
@@ -75,7 +75,10 @@ export class RingEngine {
   private readonly gnttab: GrantTable;
   private readonly domid: number;
   private readonly image: BlockImage;
-  private readonly limits: BlkifDeviceLimits;
+  /** The storage makes a single write durable (barrier and flush requests with data use it). */
+  private readonly fua: boolean;
+  /** Replaced (not mutated) on an online resize. */
+  private limits: BlkifDeviceLimits;
   private readonly journal: PublicationJournal;
   private readonly buffers: BufferPool;
   private readonly crash: CrashHooks;
@@ -151,6 +154,7 @@ export class RingEngine {
     this.gnttab = o.gnttab;
     this.domid = o.domid;
     this.image = o.image;
+    this.fua = capabilitiesOf(o.image).fua;
     this.limits = o.limits;
     this.journal = o.journal;
     this.buffers = o.buffers;
@@ -238,6 +242,11 @@ export class RingEngine {
     };
   }
 
+  /** The image grew or shrank: requests are bounded by the new size from now on. */
+  resized(sizeBytes: number): void {
+    this.limits = { ...this.limits, sectors: Math.floor(sizeBytes / SECTOR_SIZE) };
+  }
+
   get persistentGrants(): number {
     return this.persistent?.size ?? 0;
   }
@@ -274,8 +283,11 @@ export class RingEngine {
       const s = this.consumed[i];
       if (s.state === QUEUED) this.queue.push(s);
     }
+    // A socket driver sends the batch's requests in one write (Linux's block plug).
+    this.image.plug?.();
     this.pump();
     this.startPicked();
+    this.image.unplug?.();
   }
 
   /** Takes the request just copied into this.copy: validates it into a free slot. */
@@ -596,8 +608,9 @@ export class RingEngine {
         // Durable: answered only after the data written before (and with) it reached storage.
         const pos = req.sector * SECTOR_SIZE;
         if (s.step === STEP_PRE_FLUSH && req.nrSegments > 0) {
-          s.step = STEP_WRITE;
-          return this.image.write(this.buffers.region(s.buf).view, this.buffers.offset(s.buf), req.nrSectors * SECTOR_SIZE, pos, s.onIo);
+          // A FUA write is durable when it completes: no flush after it.
+          s.step = this.fua ? STEP_POST_FLUSH : STEP_WRITE;
+          return this.image.write(this.buffers.region(s.buf).view, this.buffers.offset(s.buf), req.nrSectors * SECTOR_SIZE, pos, s.onIo, this.fua);
         }
         if (s.step === STEP_WRITE) {
           s.step = STEP_POST_FLUSH;

@@ -136,6 +136,9 @@ export async function startDataplane(opts: DataplaneStartOptions, tuning: Datapl
       get stats(): DataplaneStats {
         return engine.stats;
       },
+      resized(sizeBytes: number): void {
+        engine.resized(sizeBytes);
+      },
       stop(): Promise<void> {
         stopping ??= (async () => {
           clearInterval(journalCheck);

@@ -6,7 +6,25 @@ import { infoBits } from './info';
 import type { Vdev } from './vdev';
 
 /** The facts about an opened image that the keys depend on (a subset of the BlockImage port). */
-export type ImageInfo = Pick<BlockImage, 'sizeBytes' | 'sectorSize' | 'physicalSectorSize' | 'readOnly' | 'discardSupport'>;
+export type ImageInfo = Pick<BlockImage, 'sizeBytes' | 'sectorSize' | 'physicalSectorSize' | 'readOnly' | 'discardSupport'> & {
+  /** The largest transfer the storage takes in one request (absent: no limit; older sessions). */
+  readonly maxTransferBytes?: number;
+};
+
+/** A blkif segment is at most one 4 KiB page. */
+const SEGMENT_BYTES = 4096;
+/** What a direct request carries (BLKIF_MAX_SEGMENTS_PER_REQUEST): never advertised below. */
+const DIRECT_SEGMENTS = 11;
+
+/**
+ * feature-max-indirect-segments: the setting, bounded by what the storage takes in one request
+ * (an indirect request is at most that many pages), never below a direct request's 11.
+ */
+export function indirectSegmentsOffered(image: Pick<ImageInfo, 'maxTransferBytes'>, config: BlockDeviceConfig): number {
+  const wanted = config.settings.maxIndirectSegments;
+  if (wanted === 0 || image.maxTransferBytes === undefined) return wanted;
+  return Math.min(wanted, Math.max(DIRECT_SEGMENTS, Math.floor(image.maxTransferBytes / SEGMENT_BYTES)));
+}
 
 /** blkif `sectors` is always in 512-byte units, whatever sector-size says. */
 export const BLKIF_SECTOR_SIZE = 512;
@@ -39,7 +57,7 @@ export function backendKeysForRealize(image: ImageInfo, config: BlockDeviceConfi
     sectors: String(sectorsOf(image.sizeBytes)),
   };
   if (settings.maxIndirectSegments > 0) {
-    keys['feature-max-indirect-segments'] = String(settings.maxIndirectSegments);
+    keys['feature-max-indirect-segments'] = String(indirectSegmentsOffered(image, config));
   }
   const discard = image.discardSupport;
   if (discard !== null && discardOffered(image, config)) {

@@ -54,7 +54,16 @@ export const SMALL_WORKLOAD: WorkloadSpecInput = {
   stallTimeoutMs: 20_000,
 };
 
-export async function daemonWorld(opts: { guests?: number; http?: boolean | string; daemonEnv?: NodeJS.ProcessEnv; extraArgs?: string[] } = {}): Promise<DaemonWorld> {
+export interface DaemonWorldOptions {
+  guests?: number;
+  http?: boolean | string;
+  daemonEnv?: NodeJS.ProcessEnv;
+  extraArgs?: string[];
+  /** Each guest's disk target (params), made in the world's folder; default a raw file. */
+  target?: (domid: number, dir: string, bytes: number) => string | Promise<string>;
+}
+
+export async function daemonWorld(opts: DaemonWorldOptions = {}): Promise<DaemonWorld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenblkd-e2e-'));
   const xenstoreSocket = path.join(dir, 'xenstored.sock');
   const disks: Disk[] = [];
@@ -109,9 +118,13 @@ export async function daemonWorld(opts: { guests?: number; http?: boolean | stri
   try {
     await daemon.start();
     for (let domid = 1; domid <= (opts.guests ?? 1); domid++) {
-      const image = path.join(dir, `guest${domid}.img`);
-      fs.writeFileSync(image, '');
-      fs.truncateSync(image, IMAGE_BYTES);
+      let image: string;
+      if (opts.target) image = await opts.target(domid, dir, IMAGE_BYTES);
+      else {
+        image = path.join(dir, `guest${domid}.img`);
+        fs.writeFileSync(image, '');
+        fs.truncateSync(image, IMAGE_BYTES);
+      }
       const id = await attachDisk(toolstack, { frontendDomid: domid, vdev: 'xvda', image });
       disks.push({ key: `${domid}/${id.devid}`, domid, devid: id.devid, image, queues: 0, model: new DiskModel(0, IMAGE_BYTES / 512) });
     }

@@ -9,6 +9,7 @@ import { XenbusState, resizeEvent, type BlkifProtocol, type BlockRealized, type 
 import { blockQueueFactory } from '../../../src/sim/frontend/block-queue-adapter';
 import { SimHost } from '../../../src/sim/host';
 import { attachDisk, detachDisk } from '../../../src/toolstack/disk';
+import { QemuNbd, qemuImg } from '../../e2e/storage/support';
 import type { DaemonProcess as DaemonProcessType } from '../../../src/demo/daemon-process';
 import { ringOnlyQueueFactory } from '../../support/ring-only';
 import type { GuestQueueFactory } from '../../../src/sim/frontend/guest-queue';
@@ -28,7 +29,7 @@ async function inWorld(
   file: string,
   description: string,
   fn: (w: RecordingWorld) => Promise<void>,
-  opts: { protocol?: BlkifProtocol; guests?: number; queueFactory?: GuestQueueFactory } = {},
+  opts: { protocol?: BlkifProtocol; guests?: number; queueFactory?: GuestQueueFactory; storage?: boolean } = {},
 ): Promise<void> {
   const world = await RecordingWorld.start({ file, description, ...opts });
   try {
@@ -158,6 +159,36 @@ const onlineResize: Scenario = {
     }),
 };
 
+const storageTargets: Scenario = {
+  name: 'storage-targets',
+  description: 'disks on other storage: an NBD export (a real qemu-nbd) and a qcow2 image (served through a qemu-storage-daemon the daemon starts) connect and are removed (the storage daemon stops with its disk); an unreachable NBD target fails its device with hotplug-error and the guest never sees it connect',
+  record: (file) =>
+    inWorld(
+      file,
+      storageTargets.description,
+      async (w) => {
+        const nbd = new QemuNbd(w.image('n.img'), path.join(w.dir, 'n.sock'));
+        await nbd.start();
+        try {
+          const a = await attachDisk(w.toolstack, { frontendDomid: 1, vdev: 'xvda', image: `nbd:unix:${nbd.socket}` });
+          await connected(w, a);
+          const qcow2 = path.join(path.dirname(nbd.socket), 'q.qcow2');
+          qemuImg(['create', '-q', '-f', 'qcow2', qcow2, String(16 << 20)]);
+          const b = await attachDisk(w.toolstack, { frontendDomid: 1, vdev: 'xvdb', image: `qcow2:${qcow2}` });
+          await connected(w, b);
+          await detach(w, a);
+          await detach(w, b);
+          const c = await attachDisk(w.toolstack, { frontendDomid: 1, vdev: 'xvdc', image: `nbd:unix:${path.join(path.dirname(nbd.socket), 'nobody.sock')}` });
+          await w.waitFor(`${c.backendPath}/hotplug-status`, 'error');
+          await detach(w, c);
+        } finally {
+          await nbd.kill();
+        }
+      },
+      { storage: true },
+    ),
+};
+
 const hostileFrontend: Scenario = {
   name: 'hostile-frontend',
   description: 'a hostile frontend: ring-page-order beyond the limit, a missing event-channel, garbage states, an ungranted ring page; the backend refuses to connect, closes or fails the connection, and stays usable; then a disk whose params name an unserved image format (hotplug-error names the key)',
@@ -205,7 +236,7 @@ const hostileFrontend: Scenario = {
       await w.waitFor(`${id.backendPath}/state`, S(XenbusState.Closed));
       await detach(w, id);
       // The toolstack side of hostile: an image format this backend does not serve.
-      const bad = await attachDisk(w.toolstack, { frontendDomid: 9, vdev: 'xvdb', image: `qcow2:${w.image('q.img')}` });
+      const bad = await attachDisk(w.toolstack, { frontendDomid: 9, vdev: 'xvdb', image: `qed:${w.image('q.img')}` });
       await w.waitFor(`${bad.backendPath}/hotplug-status`, 'error');
       await detach(w, bad);
     }),
@@ -314,5 +345,6 @@ export const SCENARIOS: readonly Scenario[] = [
   toolstackUnplug,
   onlineResize,
   hostileFrontend,
+  storageTargets,
   crashRecovery,
 ];

@@ -28,6 +28,8 @@ export interface RecordingWorldOptions {
   readonly queueFactory?: GuestQueueFactory;
   readonly dataplane?: DataplaneFactory;
   readonly logger?: Logger;
+  /** The daemon opens every kind of target (rbd, nbd, qcow2...), not raw files only. */
+  readonly storage?: boolean;
 }
 
 /** A domain with no frontend driver: the test writes its frontend keys itself. */
@@ -76,7 +78,7 @@ export class RecordingWorld {
       xenstorePath: path.join(this.dir, 'xenstored.sock'),
       stateDir: path.join(this.dir, 'daemon'),
       ports: () => connectSimHypervisor(this.host.hvSocket),
-      openImage: openRawImage,
+      ...(this.opts.storage ? { storage: { timeoutMs: 5000 } } : { openImage: openRawImage }),
       startDataplane: this.opts.dataplane ?? createDataplane,
       logger: this.opts.logger ?? silentLogger,
       recording: this.daemonRecording,
