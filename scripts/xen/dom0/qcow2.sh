@@ -70,6 +70,7 @@ qcow2_kill() {
   now=$(qsd_pids)
   [ "$(echo $now)" = "$pid" ] || { qsd_logs; echo "qemu-storage-daemon was pid $pid before the kill, now '$(echo $now)': not adopted"; return 1; }
   [ "$(qsd_identity "$pid")" = "$pid $started" ] || { echo "pid $pid is another process now (start time $(qsd_identity "$pid"), was $started)"; return 1; }
+  grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep "adopted, pid $pid" || { echo "the restarted xenblkd did not log adopting pid $pid"; return 1; }
   xt_info qcow2-storage-daemon-adopted "pid $pid (started at tick $started) served the disk before and after the kill"
   echo "the restarted xenblkd adopted qemu-storage-daemon pid $pid"
 }
