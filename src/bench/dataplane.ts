@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataPathMode } from '../effects/dataplane-port';
 import type { StandaloneConfig } from '../effects/dataplane/standalone';
+import type { BlockImage } from '../io/storage/port';
 import { openRawImage } from '../io/storage/raw';
 import type { SimDomain } from '../sim/domain';
 import { diskInfoFor, GuestBlockQueue, runWorkload, type WorkloadReport, type WorkloadSpecInput } from '../sim/guest';
@@ -77,14 +78,14 @@ export interface DataplaneBenchResult {
   readonly direct: Record<BenchLocation, boolean>;
 }
 
-interface Workload {
+export interface Workload {
   readonly name: string;
   readonly fio: 'randread' | 'randwrite' | 'read' | 'write';
   readonly bs: number;
   readonly spec: WorkloadSpecInput;
 }
 
-const WORKLOADS: Workload[] = [
+export const WORKLOADS: Workload[] = [
   { name: '4k randread', fio: 'randread', bs: 4096, spec: { pattern: 'random', mix: { read: 1 }, sizes: [4096] } },
   { name: '4k randwrite', fio: 'randwrite', bs: 4096, spec: { pattern: 'random', mix: { write: 1 }, sizes: [4096] } },
   { name: '64k seqread', fio: 'read', bs: 65536, spec: { pattern: 'sequential', mix: { read: 1 }, sizes: [65536] } },
@@ -204,7 +205,7 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions = {}): Promi
 }
 
 /** Writes every byte once (fio's layout step): reads then hit data, not holes. */
-function layOut(file: string, bytes: number): void {
+export function layOut(file: string, bytes: number): void {
   const chunk = crypto.randomBytes(1 << 20);
   const fd = fs.openSync(file, 'w');
   try {
@@ -215,7 +216,7 @@ function layOut(file: string, bytes: number): void {
   }
 }
 
-async function measure(queue: GuestBlockQueue, child: DataplaneChild, spec: WorkloadSpecInput, qd: number, durationMs: number): Promise<Measured> {
+export async function measure(queue: GuestBlockQueue, child: DataplaneChild, spec: WorkloadSpecInput, qd: number, durationMs: number): Promise<Measured> {
   const base: WorkloadSpecInput = { ...spec, queueDepth: qd, ops: 0, verify: false, initial: 'unknown', seed: 5 };
   await runWorkload(queue, { ...base, durationMs: Math.min(300, durationMs) }); // warm up both processes
   const guest0 = process.cpuUsage();
@@ -302,14 +303,14 @@ function bareNodeStart(): Promise<number> {
   );
 }
 
-interface SessionConfig {
+export interface SessionConfig {
   dataPath: DataPathMode;
   persistent: boolean;
   order: 'ring' | 'completion';
 }
 
 /** A guest queue and its dataplane child for one configuration. */
-class Session {
+export class Session {
   private child: DataplaneChild | null = null;
 
   constructor(
@@ -318,6 +319,8 @@ class Session {
     private readonly socketPath: string,
     private readonly scratch: string,
     readonly cmd: ChildCommand,
+    /** Opens the image for its size and features (the child opens it again): other drivers' targets. */
+    private readonly open: (image: string) => Promise<BlockImage> = openRawImage,
   ) {}
 
   config(image: string, c: SessionConfig, queue: GuestBlockQueue): StandaloneConfig {
@@ -342,7 +345,7 @@ class Session {
 
   async with<T>(image: string, c: SessionConfig, fn: (queue: GuestBlockQueue, child: DataplaneChild) => Promise<T>): Promise<T> {
     const queue = await GuestBlockQueue.create(this.guest, { backendDomid: 0, ringPageOrder: 1, protocol: 'x86_64-abi', persistent: c.persistent, indirectSegments: 256 });
-    const img = await openRawImage(image);
+    const img = await this.open(image);
     const info = diskInfoFor(img);
     await img.close();
     const { child } = await DataplaneChild.start(this.config(image, c, queue), {}, this.cmd);
@@ -362,7 +365,7 @@ function median(ms: Measured[]): Measured {
   return [...ms].sort((a, b) => a.mbPerSec - b.mbPerSec)[Math.floor(ms.length / 2)];
 }
 
-function num(x: number | undefined, width: number): string {
+export function num(x: number | undefined, width: number): string {
   if (x === undefined) return '-'.padStart(width);
   return (x >= 100 ? x.toFixed(0) : x.toFixed(1)).padStart(width);
 }

@@ -50,9 +50,10 @@ export function runCli(): void {
       process.exitCode = code;
     },
     (err: unknown) => {
-      if (err instanceof UserError) {
-        process.stderr.write(`xenblkd: ${err.message}\n`);
-        process.exitCode = err.exitCode;
+      // By name too: bench runs unbundled (scripts/bundle.js), its UserError is another class.
+      if (err instanceof UserError || (err as Error | null)?.name === 'UserError') {
+        process.stderr.write(`xenblkd: ${(err as UserError).message}\n`);
+        process.exitCode = (err as UserError).exitCode ?? 2;
       } else {
         process.stderr.write(`xenblkd: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
         process.exitCode = 70;

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connectSimHypervisor } from '../../io/sim';
+import type { BlockImage, OpenImageOptions } from '../../io/storage/port';
 import { openRawImage } from '../../io/storage/raw';
 import pino from 'pino';
 import { BLKIF_PROTOCOLS, type BlkifProtocol, type ConnectParams } from '../../machines/block/connect-params';
@@ -150,6 +151,8 @@ export function standaloneArgs(c: StandaloneConfig): string[] {
 /** What only a test entry passes (test/support/hooked-dataplane.ts): the shipped program has none. */
 export interface StandaloneHooks {
   readonly crash?: CrashHooks;
+  /** Opens --image (a target spec where the entry knows more drivers; the storage bench). Default: a raw file. */
+  readonly openImage?: (path: string, opts: OpenImageOptions) => Promise<BlockImage>;
 }
 
 /** The program: returns its exit code. */
@@ -170,11 +173,11 @@ export async function runStandalone(argv: string[], hooks: StandaloneHooks = {})
   // to load: a restart is on the guest's critical path.
   const logger = pino({ name: 'dataplane', level: process.env.XENBLKD_LOG_LEVEL ?? 'info' }, pino.destination({ fd: 2, sync: true }));
   let conn: Awaited<ReturnType<typeof connectSimHypervisor>>;
-  let image: Awaited<ReturnType<typeof openRawImage>>;
+  let image: BlockImage & { issue?: string };
   let dp: Awaited<ReturnType<typeof startDataplane>>;
   try {
     conn = await connectSimHypervisor(config.hvSocket, { log: { warn: (m) => logger.warn(m) } });
-    image = await openRawImage(config.imagePath, { readOnly: config.readOnly, direct: config.direct });
+    image = await (hooks.openImage ?? openRawImage)(config.imagePath, { readOnly: config.readOnly, direct: config.direct });
     dp = await startDataplane({
       identity: deviceIdentity({ backendDomid: 0, frontendDomid: config.frontendDomid, devid: config.devid, backendType: config.backendType }),
       params: config.params,
@@ -193,7 +196,7 @@ export async function runStandalone(argv: string[], hooks: StandaloneHooks = {})
   }
   const bootMs = performance.nodeTiming.bootstrapComplete;
   const startup = { nodeMs: bootMs, modulesMs: mainAt - bootMs, setupMs: performance.now() - mainAt };
-  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct, issue: image.issue, startup });
+  out({ ready: true, pid: process.pid, dataPath: dp.dataPath, republished: dp.republished, resumedAt: dp.resumedAt, direct: image.direct, issue: image.issue ?? image.driver ?? 'file', startup });
 
   return new Promise<number>((resolve) => {
     let stopping = false;

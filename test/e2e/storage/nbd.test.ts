@@ -14,7 +14,8 @@ import { QemuNbd, nbdkitMemory } from './support';
 
 jest.setTimeout(120_000);
 
-const WORKLOAD = { ...SMALL_WORKLOAD, mix: { read: 5, write: 4, flush: 1, discard: 0.5 }, queueDepth: 16 };
+// A discard is advisory (blkif, NBD trim, qcow2 clusters): discarded sectors may keep their data.
+const WORKLOAD = { ...SMALL_WORKLOAD, mix: { read: 5, write: 4, flush: 1, discard: 0.5 }, queueDepth: 16, discardZeroes: false };
 
 describe('NBD disks', () => {
   let world: DaemonWorld | undefined;
@@ -45,20 +46,21 @@ describe('NBD disks', () => {
   it('goes on across a SIGKILL of xenblkd with requests in flight and across a lost qemu-nbd that comes back', async () => {
     world = await qemuNbdWorld();
     const disk = world.disks[0]!;
-    const run1 = world.workload(disk, { ...WORKLOAD, durationMs: 3000 });
+    const run1 = world.workload(disk, { ...WORKLOAD, durationMs: 3000, ops: 0 });
     await new Promise((r) => setTimeout(r, 700));
     await world.daemon.kill();
     await world.daemon.start();
     expectClean(await run1);
 
-    const run2 = world.workload(disk, { ...WORKLOAD, durationMs: 4000 });
+    const run2 = world.workload(disk, { ...WORKLOAD, durationMs: 4000, ops: 0 });
     await new Promise((r) => setTimeout(r, 700));
+    const killedAt = Date.now();
     await server!.kill();
     await new Promise((r) => setTimeout(r, 1500));
     await server!.start();
     const r2 = await run2;
     expectClean(r2);
-    expect(r2.longestStallMs).toBeGreaterThan(1000);
+    if (r2.longestStallMs <= 1000) throw new Error(`stall ${r2.longestStallMs} ms, ops ${r2.ops}, killed ${killedAt}; log: ${fs.readFileSync(path.join(world.dir, 'daemon.log'), 'utf8').split('\n').filter((l) => /nbd|lost|back/i.test(l)).slice(-5).join('\n')}`);
     const log = fs.readFileSync(path.join(world.dir, 'daemon.log'), 'utf8');
     expect(log).toMatch(/nbd/i);
   });

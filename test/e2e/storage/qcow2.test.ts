@@ -12,7 +12,8 @@ import { expectCleanImage, pidsOf, qemuImg } from './support';
 
 jest.setTimeout(120_000);
 
-const WORKLOAD = { ...SMALL_WORKLOAD, mix: { read: 5, write: 4, flush: 1, discard: 0.5 }, queueDepth: 16 };
+// A discard is advisory (blkif, NBD trim, qcow2 clusters): discarded sectors may keep their data.
+const WORKLOAD = { ...SMALL_WORKLOAD, mix: { read: 5, write: 4, flush: 1, discard: 0.5 }, queueDepth: 16, discardZeroes: false };
 
 describe('a qcow2 disk served through qemu-storage-daemon', () => {
   let world: DaemonWorld;
@@ -37,7 +38,7 @@ describe('a qcow2 disk served through qemu-storage-daemon', () => {
     expect(await world.toolstack.read(`/local/domain/0/backend/vbd/1/${disk.devid}/params`)).toBe(`qcow2:${image}`);
 
     // xenblkd SIGKILLed with requests in flight: the storage daemon lives on and is adopted.
-    const run1 = world.workload(disk, { ...WORKLOAD, durationMs: 3000 });
+    const run1 = world.workload(disk, { ...WORKLOAD, durationMs: 3000, ops: 0 });
     await new Promise((r) => setTimeout(r, 700));
     await world.daemon.kill();
     expect(qsd()).toEqual([first]);
@@ -46,12 +47,12 @@ describe('a qcow2 disk served through qemu-storage-daemon', () => {
     expect(qsd()).toEqual([first]);
 
     // The storage daemon SIGKILLed under I/O: restarted by the supervisor, the guest only stalls.
-    const run2 = world.workload(disk, { ...WORKLOAD, durationMs: 3000 });
+    const run2 = world.workload(disk, { ...WORKLOAD, durationMs: 3000, ops: 0 });
     await new Promise((r) => setTimeout(r, 700));
     process.kill(first, 'SIGKILL');
     await until(() => qsd().length === 1 && qsd()[0] !== first, 'the storage daemon to be restarted', 15_000);
     expectClean(await run2);
-    expect(fs.readFileSync(path.join(world.dir, 'daemon.log'), 'utf8')).toMatch(/qemu-storage-daemon/);
+    expect(fs.readFileSync(path.join(world.dir, 'daemon.log'), 'utf8')).toMatch(/qsd .* died \((SIGKILL|gone)\): restarting it/);
 
     // The disk goes: so does its storage daemon.
     await detachDisk(world.toolstack, deviceIdentity({ backendDomid: 0, frontendDomid: 1, devid: disk.devid, backendType: 'vbd' }), { timeoutMs: 20_000 });

@@ -1,7 +1,7 @@
 // The qsd supervisor against the real qemu-storage-daemon and qemu-img: images served and
 // written over NBD, start errors as one line with no daemon left, a killed daemon restarted,
 // reconcile, and a record whose pid now belongs to another process.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { StorageError } from '../../../src/io/storage/errors';
 import { FileQsdJournal, qsdId } from '../../../src/io/storage/qsd';
@@ -41,13 +41,15 @@ test('a qcow2 image is served, written with random data, read back, and checks c
   expect((await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, false)).pid).toBe(r.pid);
 
   await s.stop(r.id);
+  // Quit over QMP: no SIGTERM, no SIGKILL was needed.
+  expect(e.lines.filter((l) => !l.startsWith('info'))).toEqual([]);
   expect(daemonsNaming(p)).toEqual([]);
   expect(await e.journal.list()).toEqual([]);
   expect(fs.existsSync(r.socket)).toBe(false);
   expect(check(p, 'qcow2')).toMatchObject({ status: 0 });
   // The bytes are in the qcow2 file itself.
   const raw = `${e.root}/flat.raw`;
-  require('node:child_process').execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', p, raw]);
+  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', p, raw]);
   const flat = fs.readFileSync(raw);
   expect(flat.subarray(0, MiB).equals(a)).toBe(true);
   expect(flat.subarray(37 * MiB + 4096, 40 * MiB + 4096).equals(b)).toBe(true);
@@ -131,6 +133,7 @@ test('a SIGKILLed daemon is restarted within about a second, with one log line, 
   });
   expect(took).toBeLessThan(1500);
   const again = s.record(r.id)!;
+  expect(s.status()).toEqual([{ record: again, state: 'running', recentDeaths: 1, lastFailure: 'killed by SIGKILL' }]);
   expect((await e.journal.list()).map((x) => x.pid)).toEqual([again.pid]);
   expect(e.lines.filter((l) => l.startsWith('warn')).length).toBe(1);
   expect(e.lines.some((l) => /died \(killed by SIGKILL\): restarting it in 100 ms/.test(l))).toBe(true);
@@ -153,6 +156,7 @@ test('a crash loop gives up with one error line', async () => {
   ]);
   expect(e.lines.filter((l) => l.startsWith('warn')).length).toBe(4);
   expect(daemonsNaming(e.root)).toEqual([]);
+  expect(s.status()).toEqual([expect.objectContaining({ state: 'gave-up', recentDeaths: 5, lastFailure: `restart failed: image ${p} not found` })]);
   // Once the image is back, ensure() starts it again.
   fs.renameSync(`${p}.away`, p);
   const back = await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, false);
@@ -198,5 +202,70 @@ test('a record whose pid now belongs to another process is not adopted, and that
     expect(fs.existsSync(`/proc/${other.pid}`)).toBe(true);
   } finally {
     other.kill('SIGKILL');
+  }
+});
+
+test('a daemon running unrecorded (xenblkd died before recording it) is adopted through its pid file, or reconciled away', async () => {
+  const e = env();
+  const p = image(e, 'qcow2', 4);
+  const q = image(e, 'vhdx', 4);
+  const first = supervisor(e);
+  const a = await first.ensure({ driver: 'qsd', format: 'qcow2', path: p }, true);
+  const b = await first.ensure({ driver: 'qsd', format: 'vhdx', path: q }, false);
+  first.close();
+  await e.journal.stopped(a.id);
+  await e.journal.stopped(b.id);
+
+  const s = supervisor(e);
+  expect((await s.adoptAll()).adopted).toEqual([]);
+  const again = await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, true);
+  expect(again).toMatchObject({ pid: a.pid, readOnly: true, socket: a.socket });
+  expect(daemonsNaming(p)).toEqual([a.pid]);
+  expect(e.lines.some((l) => l.startsWith('warn') && l.includes('running unrecorded'))).toBe(true);
+  // b is in no journal: reconcile finds it through its pid file and stops it.
+  expect(await s.reconcile(new Set([`qcow2:${p}`]))).toEqual([b.id]);
+  expect(daemonsNaming(q)).toEqual([]);
+  expect(daemonsNaming(p)).toEqual([a.pid]);
+  expect(check(q, 'vhdx').status).toBe(0);
+});
+
+test('where O_DIRECT is refused (ramfs) the daemon runs buffered with thread-pool I/O', async () => {
+  const e = env();
+  // tmpfs takes O_DIRECT on recent kernels; ramfs does not.
+  const mnt = `${e.root}/ramfs`;
+  fs.mkdirSync(mnt);
+  execFileSync('mount', ['-t', 'ramfs', 'none', mnt]);
+  try {
+    const p = `${mnt}/disk.qcow2`;
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', p, '8M']);
+    const s = supervisor(e);
+    const r = await s.ensure({ driver: 'qsd', format: 'qcow2', path: p }, false);
+    expect(fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8')).toContain(`driver=file,node-name=proto,filename=${p},cache.direct=off,aio=threads`);
+    const data = writeRandom(e, r, 4096, 8192);
+    expect(readBack(e, r, 4096, 8192).equals(data)).toBe(true);
+    await s.stop(r.id);
+    expect(check(p, 'qcow2').status).toBe(0);
+  } finally {
+    execFileSync('umount', ['-l', mnt]);
+  }
+});
+
+test('a qcow2 on a block device (a loop device) is served through host_device', async () => {
+  const e = env();
+  const backing = `${e.root}/loop.img`;
+  fs.writeFileSync(backing, '');
+  fs.truncateSync(backing, 32 * MiB);
+  const dev = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', dev, '16M']);
+    const s = supervisor(e);
+    const r = await s.ensure({ driver: 'qsd', format: 'qcow2', path: dev }, false);
+    expect(fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8')).toContain(`driver=host_device,node-name=proto,filename=${dev},`);
+    const data = writeRandom(e, r, 2 * MiB, 128 * 1024);
+    expect(readBack(e, r, 2 * MiB, 128 * 1024).equals(data)).toBe(true);
+    await s.stop(r.id);
+    expect(check(dev, 'qcow2').status).toBe(0);
+  } finally {
+    execFileSync('losetup', ['-d', dev]);
   }
 });

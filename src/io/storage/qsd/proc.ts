@@ -32,6 +32,15 @@ export function isOurDaemon(pid: number, socket: string, binary: string): boolea
   return argv.some((arg, i) => arg === want && argv[i - 1] === '--nbd-server');
 }
 
+/** Whether the daemon's NBD export is read-only (from its command line). */
+export function exportReadOnly(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith('type=nbd,') && a.includes(',writable=off'));
+  } catch {
+    return false;
+  }
+}
+
 /** Waits until check() is false (the process is gone), polling; false on timeout. */
 export async function waitUntilGone(check: () => boolean, timeoutMs: number, everyMs = 20): Promise<boolean> {
   const until = Date.now() + timeoutMs;

@@ -8,7 +8,7 @@ import { openErrorMessage, StorageError } from '../errors';
 import { formatTarget, parseTarget } from '../target';
 import { DEFAULT_QSD_BINARY, probe, qsdArgs, qsdId, qsdPaths, socketPathProblem, type QsdTarget } from './command';
 import type { QsdJournal, QsdRecord } from './journal';
-import { isOurDaemon, waitUntilGone } from './proc';
+import { exportReadOnly, isOurDaemon, waitUntilGone } from './proc';
 import { qmpQuit } from './qmp';
 import { reasonFromLog, startError } from './start-error';
 
@@ -33,6 +33,18 @@ const CRASH_LOOP_DEATHS = 5;
 const CRASH_LOOP_WINDOW_MS = 60_000;
 const QMP_QUIT_MS = 2000;
 const EXIT_WAIT_MS = 3000;
+const MAX_LOG_BYTES = 1024 * 1024;
+
+/** What `xenblkd ls`, the dashboard and /metrics can show per daemon. */
+export interface QsdStatus {
+  readonly record: QsdRecord;
+  /** running; restarting (backoff after a death); gave-up (a crash loop: its disk fails). */
+  readonly state: 'running' | 'restarting' | 'gave-up';
+  /** Deaths within the crash-loop window. */
+  readonly recentDeaths: number;
+  /** How the last death or failed restart went; null if none. */
+  readonly lastFailure: string | null;
+}
 
 interface Watched {
   record: QsdRecord;
@@ -44,6 +56,7 @@ interface Watched {
   /** When it died lately (for the crash-loop rule). */
   deaths: number[];
   gaveUp: boolean;
+  lastFailure: string | null;
 }
 
 export class QsdSupervisor {
@@ -77,6 +90,16 @@ export class QsdSupervisor {
     return this.watched.get(id)?.record;
   }
 
+  /** Every daemon this supervisor watches, for display. */
+  status(): QsdStatus[] {
+    return [...this.watched.values()].map((w) => ({
+      record: w.record,
+      state: w.gaveUp ? 'gave-up' : w.child === null && w.poll === null ? 'restarting' : 'running',
+      recentDeaths: w.deaths.length,
+      lastFailure: w.lastFailure,
+    }));
+  }
+
   /** Adopts the recorded daemon if it is alive and ours, else starts one. */
   ensure(spec: QsdTarget, readOnly: boolean): Promise<QsdRecord> {
     const target = formatTarget(spec);
@@ -87,10 +110,11 @@ export class QsdSupervisor {
       if (w !== undefined && !w.gaveUp && w.record.readOnly === readOnly && this.alive(w.record)) return w.record;
       if (w !== undefined) await this.stopWatched(w);
       const recorded = (await this.journal.list()).find((r) => r.id === id);
-      if (recorded !== undefined && this.alive(recorded)) {
-        if (recorded.readOnly === readOnly) return this.watch(recorded, spec, null).record;
-        this.log.info(`qsd ${id} (${target}) serves it ${recorded.readOnly ? 'read-only' : 'read-write'}: restarting it ${readOnly ? 'read-only' : 'read-write'}`);
-        await this.terminate(recorded, null);
+      const running = recorded !== undefined && this.alive(recorded) ? recorded : await this.adoptUnrecorded(id, target);
+      if (running !== null) {
+        if (running.readOnly === readOnly) return this.watch(running, spec, null).record;
+        this.log.info(`qsd ${id} (${target}) serves it ${running.readOnly ? 'read-only' : 'read-write'}: restarting it ${readOnly ? 'read-only' : 'read-write'}`);
+        await this.terminate(running, null);
       }
       const { record, child } = await this.start(spec, readOnly);
       return this.watch(record, spec, child).record;
@@ -106,8 +130,8 @@ export class QsdSupervisor {
       if (current !== undefined) {
         await this.stopWatched(current);
       } else {
-        const recorded = (await this.journal.list()).find((r) => r.id === id);
-        if (recorded !== undefined) await this.terminate(recorded, null);
+        const recorded = (await this.journal.list()).find((r) => r.id === id) ?? this.unrecorded(id, '');
+        if (recorded !== null) await this.terminate(recorded, null);
       }
       await this.journal.stopped(id);
     });
@@ -148,14 +172,26 @@ export class QsdSupervisor {
     return { adopted, restarted };
   }
 
-  /** Stops the recorded daemons no device wants (wanted: ids or canonical targets); returns their ids. */
+  /**
+   * Stops the daemons no device wants (wanted: ids or canonical targets): the recorded ones and
+   * any unrecorded one whose pid file is in the state folder. Returns their ids.
+   */
   async reconcile(wanted: ReadonlySet<string>): Promise<string[]> {
+    const wantedIds = new Set([...wanted].flatMap((w) => [w, qsdId(w)]));
+    const recorded = await this.journal.list();
+    const ids = new Set(recorded.map((r) => r.id));
+    for (const name of listDir(this.dir)) {
+      const m = /^(qsd-[0-9a-f]{16})\.pid$/.exec(name);
+      if (m !== null) ids.add(m[1]!);
+    }
     const stopped: string[] = [];
-    for (const r of await this.journal.list()) {
-      if (wanted.has(r.id) || wanted.has(r.target)) continue;
-      this.log.info(`qsd ${r.id} (${r.target}) is wanted by no device: stopping it`);
-      await this.stop(r.id);
-      stopped.push(r.id);
+    for (const id of ids) {
+      if (wantedIds.has(id)) continue;
+      const r = recorded.find((x) => x.id === id);
+      if (r === undefined && this.unrecorded(id, '') === null) continue; // a stale pid file
+      this.log.info(`qsd ${id} (${r?.target ?? 'unrecorded'}) is wanted by no device: stopping it`);
+      await this.stop(id);
+      stopped.push(id);
     }
     return stopped;
   }
@@ -184,6 +220,25 @@ export class QsdSupervisor {
     return next;
   }
 
+  /**
+   * A daemon of ours that the journal does not know: xenblkd died between starting it and
+   * recording it. Its pid file in the state folder names it.
+   */
+  private unrecorded(id: string, target: string): QsdRecord | null {
+    const paths = qsdPaths(this.dir, id);
+    const pid = readPid(paths.pidFile);
+    if (pid === null || !isOurDaemon(pid, paths.socket, this.binary)) return null;
+    return { id, target, readOnly: exportReadOnly(pid), socket: paths.socket, pid, startedAt: Date.now() };
+  }
+
+  private async adoptUnrecorded(id: string, target: string): Promise<QsdRecord | null> {
+    const r = this.unrecorded(id, target);
+    if (r === null) return null;
+    await this.journal.started(r);
+    this.log.warn(`qsd ${id} (${target}) was running unrecorded (xenblkd died while starting it): adopted, pid ${r.pid}`);
+    return r;
+  }
+
   private alive(r: QsdRecord): boolean {
     return isOurDaemon(r.pid, r.socket, this.binary);
   }
@@ -209,6 +264,8 @@ export class QsdSupervisor {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.rmSync(paths.pidFile, { force: true });
     const logFd = fs.openSync(paths.logFile, 'a');
+    // The log keeps the daemon's words across restarts, within bounds.
+    if (fs.fstatSync(logFd).size > MAX_LOG_BYTES) fs.ftruncateSync(logFd, 0);
     const logStart = fs.fstatSync(logFd).size;
     let child: ChildProcess;
     try {
@@ -261,7 +318,7 @@ export class QsdSupervisor {
 
   private watch(record: QsdRecord, spec: QsdTarget, child: ChildProcess | null): Watched {
     const existing = this.watched.get(record.id);
-    const w: Watched = existing ?? { record, spec, child: null, poll: null, restartTimer: null, stopping: false, deaths: [], gaveUp: false };
+    const w: Watched = existing ?? { record, spec, child: null, poll: null, restartTimer: null, stopping: false, deaths: [], gaveUp: false, lastFailure: null };
     w.record = record;
     w.child = child;
     w.gaveUp = false;
@@ -295,6 +352,7 @@ export class QsdSupervisor {
     const now = Date.now();
     w.deaths = w.deaths.filter((t) => now - t < CRASH_LOOP_WINDOW_MS);
     w.deaths.push(now);
+    w.lastFailure = how;
     const { id, target, pid } = w.record;
     if (w.deaths.length >= CRASH_LOOP_DEATHS) {
       w.gaveUp = true;
@@ -358,6 +416,14 @@ export class QsdSupervisor {
     }
     // QEMU leaves the NBD socket behind.
     fs.rmSync(paths.socket, { force: true });
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

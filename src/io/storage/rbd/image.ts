@@ -388,7 +388,8 @@ export class RbdImageHandle implements RbdImage {
     // Unwatch on a worker thread: it waits for a running update callback, which needs the
     // main thread, so the main thread must be free.
     if (this.watchHandle !== null) {
-      await callAsync(lib.updateUnwatch, h.image, this.watchHandle).catch(() => undefined);
+      const urc = await callAsync<number>(lib.updateUnwatch, h.image, this.watchHandle);
+      if (urc < 0) this.log?.warn({ image: this.path, errno: errnoName(-urc) }, 'rbd update unwatch failed');
       this.watchHandle = null;
     }
     if (this.watchCb !== null) {
@@ -403,7 +404,11 @@ export class RbdImageHandle implements RbdImage {
     await callAsync(lib.shutdown, h.cluster);
     for (const op of this.ops) op.bounce?.free();
     if (rc < 0) this.log?.warn({ image: this.path, errno: errnoName(-rc) }, 'rbd_close failed');
-    if (this.ownerFile !== null && !this.readOnly) await removeOwner(this.ownerFile, this.clientAddress).catch(() => undefined);
+    if (this.ownerFile !== null && !this.readOnly) {
+      await removeOwner(this.ownerFile, this.clientAddress).catch((e: Error) =>
+        this.log?.warn({ image: this.path, ownerFile: this.ownerFile, err: e.message }, 'rbd owner record not removed'),
+      );
+    }
   }
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
