@@ -23,7 +23,7 @@ qsd_identity() { echo "$1 $(cut -d' ' -f22 "/proc/$1/stat" 2> /dev/null)"; }
 
 # the storage daemons' own logs (kept by xenblkd in its state folder), for a step that failed
 qsd_logs() {
-  find "$XB_STATE" -name '*.log' 2> /dev/null | while read -r f; do
+  find "$XB_STATE/qsd" -name '*.log' 2> /dev/null | while read -r f; do
     echo "== $f"
     tail -n 20 "$f"
   done
@@ -65,21 +65,22 @@ qcow2_attach() {
 # qcow2_kill NAME DATA_PATH: xenblkd SIGKILLed as NAME starts a large write on the qcow2 disk
 # and restarted; the storage daemon must be the same process after (adopted, not restarted)
 qcow2_kill() {
-  read -r pid started < /run/xentest/qsd.identity
   xenblkd_kill_restart "$1" "$2" mid-write "$QCOW2_VDEV" || return 1
+  # read after the kill: the shell's functions share variables (the kill sets pid)
+  read -r qpid qstarted < /run/xentest/qsd.identity
   now=$(qsd_pids)
-  [ "$(echo $now)" = "$pid" ] || { qsd_logs; echo "qemu-storage-daemon was pid $pid before the kill, now '$(echo $now)': not adopted"; return 1; }
-  [ "$(qsd_identity "$pid")" = "$pid $started" ] || { echo "pid $pid is another process now (start time $(qsd_identity "$pid"), was $started)"; return 1; }
-  grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep "adopted, pid $pid" || { echo "the restarted xenblkd did not log adopting pid $pid"; return 1; }
-  xt_info qcow2-storage-daemon-adopted "pid $pid (started at tick $started) served the disk before and after the kill"
-  echo "the restarted xenblkd adopted qemu-storage-daemon pid $pid"
+  [ "$(echo $now)" = "$qpid" ] || { qsd_logs; echo "qemu-storage-daemon was pid $qpid before the kill, now '$(echo $now)': not adopted"; return 1; }
+  [ "$(qsd_identity "$qpid")" = "$qpid $qstarted" ] || { echo "pid $qpid is another process now (start time $(qsd_identity "$qpid"), was $qstarted)"; return 1; }
+  grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep "adopted, pid $qpid" || { echo "the restarted xenblkd did not log adopting pid $qpid"; return 1; }
+  xt_info qcow2-storage-daemon-adopted "pid $qpid (started at tick $qstarted) served the disk before and after the kill"
+  echo "the restarted xenblkd adopted qemu-storage-daemon pid $qpid"
 }
 
 # qcow2_detach NAME: once NAME's workload on the qcow2 disk is checked (wait-qcow2-detach),
 # `xenblkd detach`; the nodes go and the storage daemon stops
 qcow2_detach() {
   domid=$(domid_of "$1") devid=$(devid_of "$QCOW2_VDEV")
-  read -r pid started < /run/xentest/qsd.identity
+  read -r qpid qstarted < /run/xentest/qsd.identity
   xt_wait_for 400 "$1 to be done with its qcow2 disk" sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/xentest/phase 2> /dev/null)\" = wait-qcow2-detach ]" || return 1
   t0=$(xt_now)
   xb detach --domid "$domid" --vdev "$QCOW2_VDEV" --xenstore "$XS_SOCKET" --timeout 60 || { echo "xenblkd detach failed"; return 1; }
@@ -87,11 +88,11 @@ qcow2_detach() {
   for d in "/local/domain/0/backend/vbd/$domid/$devid" "/local/domain/$domid/device/vbd/$devid"; do
     ! xenstore-exists "$d" || { echo "$d is still there"; return 1; }
   done
-  xt_wait_for 60 "qemu-storage-daemon pid $pid to stop" sh -c "[ \"\$(cut -d' ' -f22 /proc/$pid/stat 2> /dev/null)\" != $started ]" \
+  xt_wait_for 60 "qemu-storage-daemon pid $qpid to stop" sh -c "[ \"\$(cut -d' ' -f22 /proc/$qpid/stat 2> /dev/null)\" != $qstarted ]" \
     || { qsd_logs; return 1; }
   [ -z "$(qsd_pids)" ] || { echo "a qemu-storage-daemon still serves $QCOW2_IMAGE: $(qsd_pids)"; return 1; }
   xt_info qcow2-detach-seconds "$took"
-  echo "the disk is unplugged and its qemu-storage-daemon (pid $pid) stopped"
+  echo "the disk is unplugged and its qemu-storage-daemon (pid $qpid) stopped"
 }
 
 # qcow2_image_check: `qemu-img check` finds no error, and every region of the manifest the
