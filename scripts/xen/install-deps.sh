@@ -2,7 +2,7 @@
 # Installs the Debian packages the Xen-under-QEMU harness needs. Idempotent; needs root (or sudo).
 # --no-install-recommends keeps out grub and qemu-system-xen.
 set -eu
-PKGS="qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64 busybox-static cpio gzip zstd binutils"
+PKGS="qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64 busybox-static cpio gzip zstd binutils qemu-system-common qemu-utils"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -44,6 +44,24 @@ describe('recorded sessions', () => {
     expect(inputs(real[2], 'bus', 'device.destroyed').length).toBeGreaterThan(0);
   });
 
+  // From a real-Xen run: start 5 plugs a qcow2 disk (served through qemu-storage-daemon) into
+  // domu2 as xvdb and is SIGKILLed mid-write on it (kill-5); start 6 recovers both disks.
+  it('the real-Xen qcow2 sessions: the disk plugged in and connected, killed without a stop, then recovered and connected again', () => {
+    const [plugged, recovered] = ['real-xen-5', 'real-xen-6'].map((n) => loadFixture(n).records);
+    const created = plugged.filter((r): r is Extract<LocatedRecord, { kind: 'created' }> => r.kind === 'created');
+    expect(created).toHaveLength(1);
+    const qcow2 = created[0]!;
+    expect(qcow2.device).toBe('2/51728');
+    expect(JSON.stringify(qcow2)).toContain('"params":"qcow2:/var/lib/xentest/disk1.qcow2"');
+    const ready = (records: readonly LocatedRecord[]) => inputs(records, 'vbd', 'connection.ready').map((r) => r.device);
+    expect(ready(plugged)).toContain('2/51728');
+    expect(plugged.some((r) => r.kind === 'stop')).toBe(false);
+    const again = recovered.filter((r) => r.kind === 'recovered' && 'device' in r && r.device === '2/51728');
+    expect(again).toHaveLength(1);
+    expect(JSON.stringify(again[0])).toContain('qcow2:/var/lib/xentest/disk1.qcow2');
+    expect(ready(recovered)).toContain('2/51728');
+  });
+
   it('the SIGKILL session shows the kill and goes through recovery', async () => {
     const session = loadFixture('crash-recovery');
     const starts = session.records.filter((r) => r.kind === 'start');

@@ -2,7 +2,7 @@
 // workload's writes, manifest and read-back (scripts/xen/domu/disk.sh) and dom0's check of the
 // image file (scripts/xen/dom0/xenblkd.sh), on a regular file standing in for /dev/xvda, with
 // xenstore-utils talking to the embedded xenstored. Corruption must be caught on both sides.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { XenStore } from '../../src/io/xs/client';
@@ -283,4 +283,105 @@ describe("dom0's check of the daemon's log after every step (busybox sh)", () =>
       expect(reason?.length).toBeGreaterThan(10);
     }
   });
+});
+
+describe('a second disk in the same guest: its own workload state and facts (busybox sh)', () => {
+  const key = (k: string) => `/local/domain/0/data/xentest/${k}`;
+
+  it('next_workload resets the keys dom0 judges a workload by; own_wl keeps the first disk state and facts apart', async () => {
+    fs.rmSync(`${dir}/wl`, { recursive: true, force: true });
+    fs.rmSync(`${dir}/wl-xvdb`, { recursive: true, force: true });
+    expect((await bb('SIZES="4096 8192"; workload x 1 && manifest_save x')).code).toBe(0);
+    await xs.write(key('stop'), '1');
+    const first = fs.readFileSync(`${dir}/wl/slot.0`, 'utf8');
+
+    const reset = await bb('next_workload wait-qcow2');
+    expect(reset.code).toBe(0);
+    expect((await xs.read(key('stop'))).toString()).toBe('0');
+    expect((await xs.read(key('ops'))).toString()).toBe('0');
+    expect((await xs.read(key('phase'))).toString()).toBe('wait-qcow2');
+    await expect(xs.read(key('manifest'))).rejects.toThrow();
+
+    fs.writeFileSync(`${dir}/console`, '');
+    const second = await bb('SIZES="4096 8192 12288"; own_wl workload xvdb 1');
+    expect(second.code).toBe(0);
+    expect(console_()).toContain('XENTEST INFO domu-xvdb-fresh-bytes-verified 24576');
+    expect(console_()).toContain('XENTEST INFO domu-xvdb-rounds 1');
+    expect(console_()).not.toMatch(/XENTEST INFO domu-(fresh|rounds|bytes)/);
+    expect((await xs.read(key('ops'))).toString()).toBe('3');
+    expect(fs.readdirSync(`${dir}/wl-xvdb`).filter((f) => f.startsWith('slot.'))).toHaveLength(3);
+    // the first disk's state is untouched
+    expect(fs.readFileSync(`${dir}/wl/slot.0`, 'utf8')).toBe(first);
+    expect(fs.readFileSync(`${dir}/wl/fresh`, 'utf8').trim()).toBe('12288');
+    const verified = await bb('own_wl verify xvdb qcow2');
+    expect(verified.out).toContain('3 regions (24576 bytes) checked, 0 mismatches');
+    expect(console_()).toContain('XENTEST INFO domu-xvdb-verified-qcow2 3 regions, 24576 bytes');
+  }, 60_000);
+});
+
+describe("dom0's qcow2 steps: the image, its storage daemon, qemu-img check (busybox sh, real QEMU tools)", () => {
+  const dom0 = (script: string) =>
+    bb(`. ${XEN}/dom0/steps.sh; . ${XEN}/dom0/xenblkd.sh; . ${XEN}/dom0/qcow2.sh; DISK_DIR=${dir}/q; QCOW2_IMAGE=${dir}/q/disk1.qcow2; XB_STATE=${dir}/q\n${script}`);
+
+  it('names disks by their xenstore device id', async () => {
+    expect((await dom0('devid_of xvda; devid_of xvdb; devid_of xvdp')).out.split('\n').filter(Boolean)).toEqual(['51712', '51728', '51952']);
+  });
+
+  it('makes the image, finds the one qemu-storage-daemon serving it by its command line, and not itself', async () => {
+    const made = await dom0('qcow2_prepare');
+    expect(made.code).toBe(0);
+    expect(console_()).toMatch(/XENTEST INFO qemu-storage-daemon-version qemu-storage-daemon version \d+/);
+    const image = `${dir}/q/disk1.qcow2`;
+    expect(fs.readFileSync(image).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+    expect((await dom0('qsd_pids')).out).toBe('');
+    const qsd = spawn(
+      'qemu-storage-daemon',
+      [
+        '--blockdev', `driver=file,node-name=f0,filename=${image}`,
+        '--blockdev', 'driver=qcow2,node-name=d0,file=f0',
+        '--nbd-server', `addr.type=unix,addr.path=${dir}/q/nbd.sock`,
+        '--export', 'type=nbd,id=e0,node-name=d0,writable=on',
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      for (let i = 0; i < 100 && !fs.existsSync(`${dir}/q/nbd.sock`); i++) await new Promise((r) => setTimeout(r, 50));
+      const found = await dom0('qsd_pids; qsd_identity $(qsd_pids)');
+      const [pids, identity] = found.out.trim().split('\n');
+      expect(pids).toBe(String(qsd.pid));
+      expect(identity).toMatch(new RegExp(`^${qsd.pid} \\d+$`));
+    } finally {
+      qsd.kill('SIGKILL');
+      await new Promise((r) => qsd.once('exit', r));
+    }
+    expect((await dom0('qsd_pids')).out).toBe('');
+  }, 30_000);
+
+  it("checks the image with qemu-img and the guest's manifest in it, and fails on a damaged one", async () => {
+    // the raw test image holds the regions and manifest of the last workload: as a qcow2 image
+    fs.rmSync(`${dir}/wl`, { recursive: true, force: true });
+    expect((await bb('SIZES="4096 45056"; workload x 1 && manifest_save x')).code).toBe(0);
+    const qcow2 = `${dir}/q/disk1.qcow2`;
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, qcow2]);
+    const good = await dom0('qcow2_image_check');
+    expect(good.out).toContain('No errors were found on the image.');
+    expect(good.out).toMatch(/2 regions \(49152 bytes\) of the image match the guest's manifest, 0 do not/);
+    expect(good.code).toBe(0);
+    expect(fs.existsSync(`${dir}/q/disk1.raw`)).toBe(false);
+
+    // zero the first refcount block: every cluster is then referenced with refcount 0
+    const fd = fs.openSync(qcow2, 'r+');
+    const u64 = (at: number) => {
+      const b = Buffer.alloc(8);
+      fs.readSync(fd, b, 0, 8, at);
+      return Number(b.readBigUInt64BE());
+    };
+    const block = u64(u64(48));
+    fs.writeSync(fd, Buffer.alloc(512), 0, 512, block);
+    fs.closeSync(fd);
+    const bad = await dom0('qcow2_image_check');
+    expect(bad.out).toMatch(/ERROR/);
+    expect(bad.out).toMatch(/qemu-img check exited with [1-9]/);
+    expect(bad.code).not.toBe(0);
+  }, 60_000);
 });

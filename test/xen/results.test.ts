@@ -66,6 +66,28 @@ describe('real-xen results table', () => {
     expect(row(rows, /versions/)).toBe('Xen 4.17.7, Linux 6.1.0-56-amd64 (dom0 and domU), QEMU emulator version 7.2.22, Node v20.19.0');
   });
 
+  it('describes the qcow2 disk, and keeps its image check out of the raw image figures', () => {
+    const infos = {
+      ...report.infos,
+      'qcow2-attach-seconds': '6.10',
+      'domu2.domu-xvdb-fresh-bytes-verified': '13631488',
+      'domu2.domu-xvdb-bytes-verified': '27262976',
+      'qcow2-storage-daemon-adopted': 'pid 812 (started at tick 9000) served the disk before and after the kill',
+      'qcow2-detach-seconds': '4.20',
+      'qcow2-check': 'No errors were found on the image. 208/4096 = 5.08% allocated ',
+      'image-check-qcow2': '4 regions, 13631488 bytes',
+    };
+    const rows = resultRows({ ...report, infos });
+    expect(row(rows, /^qcow2 disk/)).toBe(
+      'domu2 xvdb: xenblkd attach 6.10 s; 13.0 MiB of fresh data verified (26.0 MiB read back); qemu-storage-daemon pid 812 (started at tick 9000) served the disk before and after the kill; ' +
+        'xenblkd detach 4.20 s, its storage daemon stopped; qemu-img check: No errors were found on the image. 208/4096 = 5.08% allocated; 4 regions, 13631488 bytes checked again in the image from dom0',
+    );
+    // The raw image's figures are the same with or without the qcow2 disk.
+    expect(row(rows, /bytes verified/)).toBe(row(resultRows(report), /bytes verified/));
+    expect(row(rows, /^fresh data verified across the kills/)).toBe('76.0 MiB (domu1 36.0 MiB, domu2 40.0 MiB)');
+    expect(row(resultRows(report), /^qcow2 disk/)).toBeUndefined();
+  });
+
   it('says FAIL when a step failed and leaves out facts that were never reported', () => {
     const rows = resultRows({ ...report, steps: [...report.steps, { origin: 'dom0', step: 'kill-2', status: 'FAIL' }], infos: {} });
     expect(row(rows, /^result$/)).toBe('FAIL: 3 steps passed, 1 failed');

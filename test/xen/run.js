@@ -167,7 +167,9 @@ async function main() {
     });
     const dom0 = await stages.run('initramfs-dom0', () => {
       const nodeBin = fs.realpathSync(sh('sh', ['-c', 'command -v node']));
-      const base = layer('dom0-base', 'dom0-base.sh', { kver, pkgs, node: fileDigest(nodeBin) });
+      // qemu-storage-daemon and qemu-img (qcow2 disks) come from these two
+      const qemuPkgs = packageVersions(['qemu-system-common', 'qemu-utils']);
+      const base = layer('dom0-base', 'dom0-base.sh', { kver, pkgs, qemuPkgs, node: fileDigest(nodeBin) });
       const lockFiles = ['package-lock.json', 'node_modules/.package-lock.json'].filter((f) =>
         fs.existsSync(path.join(PROJECT, f)),
       );
@@ -198,7 +200,7 @@ async function main() {
     });
 
     report.versions.qemu = sh('qemu-system-x86_64', ['--version']).split('\n')[0];
-    report.packages = packageVersions(['qemu-system-x86', 'xen-hypervisor-4.17-amd64', 'xen-utils-4.17', 'busybox-static', `linux-image-${kver}`]).split('\n');
+    report.packages = packageVersions(['qemu-system-x86', 'xen-hypervisor-4.17-amd64', 'xen-utils-4.17', 'busybox-static', 'qemu-system-common', 'qemu-utils', `linux-image-${kver}`]).split('\n');
     qemuResult = await stages.run('boot-and-run', async () => {
       const q = boot({
         xenElf: xenElf.path,

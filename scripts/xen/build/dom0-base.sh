@@ -1,5 +1,6 @@
 #!/bin/sh
-# dom0 base layer: busybox, Xen's tools and libraries, kernel modules, Node.js, the domU kernel.
+# dom0 base layer: busybox, Xen's tools and libraries, kernel modules, Node.js, the domU kernel,
+# qemu-storage-daemon and qemu-img (qcow2 disks; Debian's binaries are stripped already).
 # usage: ROOT=<staging dir> OUT=<file> dom0-base.sh
 . "$(dirname "$0")/common.sh"
 fresh_root
@@ -16,6 +17,8 @@ add_with_libs $XEN_BIN/xl $XEN_BIN/xenstored $XEN_BIN/xenconsoled $XEN_BIN/xenco
 add_with_libs /lib/x86_64-linux-gnu/libgcc_s.so.1 /lib/x86_64-linux-gnu/libxengnttab.so.1 \
   /lib/x86_64-linux-gnu/libxenevtchn.so.1 /lib/x86_64-linux-gnu/libxentoolcore.so.1 \
   /lib/x86_64-linux-gnu/libxentoollog.so.1
+# qcow2 and the other formats are built into both (no /usr/lib/x86_64-linux-gnu/qemu modules)
+add_with_libs /usr/bin/qemu-storage-daemon /usr/bin/qemu-img
 for x in xl xenstored xenconsoled xen-init-dom0; do ln -sf $XEN_BIN/$x usr/sbin/$x; done
 cp -a /etc/xen etc/
 

@@ -23,6 +23,11 @@ xb() { (cd "$XENBLKD_DIR" && node "$XB_MAIN" "$@"); }
 counter() { cat "/run/xentest/$1" 2> /dev/null || echo 0; }
 bump() { echo $(($(counter "$1") + 1)) > "/run/xentest/$1"; counter "$1"; }
 xs_guest() { xenstore-read "/local/domain/$(domid_of "$1")/data/xentest/$2" 2> /dev/null; }
+# devid_of VDEV: the xenstore device id of a Xen disk name (xvda 51712, xvdb 51728, ...)
+devid_of() {
+  i=$(echo abcdefghijklmnop | sed "s/${1#xvd}.*//" | wc -c)
+  echo $((202 * 256 + (i - 1) * 16))
+}
 
 # After every step (guest/xentest.sh): the daemon's log lines at error level or above (pino
 # level >= 50) written since the previous check. Each must be allowed for this step by
@@ -158,28 +163,30 @@ guest_ops_above() {
     sh -c "[ \$(xenstore-read /local/domain/$(domid_of "$1")/data/xentest/ops 2> /dev/null || echo 0) -gt $2 ]"
 }
 
-# ring_of NAME: what the frontend of NAME's disk negotiated, e.g. "16-page ring, persistent grants"
+# ring_of NAME [VDEV]: what the frontend of NAME's disk (xvda) negotiated, e.g. "16-page ring, persistent grants on"
 ring_of() {
-  fe=/local/domain/$(domid_of "$1")/device/vbd/51712
+  fe=/local/domain/$(domid_of "$1")/device/vbd/$(devid_of "${2:-xvda}")
   order=$(xenstore-read "$fe/ring-page-order" 2> /dev/null || echo 0)
   [ "$(xenstore-read "$fe/feature-persistent" 2> /dev/null)" = 1 ] && p=on || p=off
   echo "$((1 << order))-page ring, persistent grants $p"
 }
 
-# xenblkd_kill_restart NAME DATA_PATH [WHEN]: once NAME's workload verified a write since the
+# xenblkd_kill_restart NAME DATA_PATH [WHEN [VDEV]]: once NAME's workload verified a write since the
 # daemon last started, freeze the daemon (SIGSTOP), let the guest queue requests for 2 s, SIGKILL
 # it, start it again with DATA_PATH, and wait until the guest verifies another write, served by
 # the new daemon. WHEN: random (default), a random moment; mid-write, just as the guest starts a
 # write of 1 MiB or more (domu/disk.sh kill_point), so that write's requests (indirect ones on a
 # ring that has them) wait in the ring across the kill. The new daemon must find requests
-# waiting (four or more for mid-write) and logs how many.
+# waiting (four or more for mid-write) and logs how many. VDEV: the guest's disk whose workload
+# runs (xvda by default).
 xenblkd_kill_restart() {
-  name=$1 dp=$2 when=${3:-random}
+  name=$1 dp=$2 when=${3:-random} vdev=${4:-xvda}
   dom=/local/domain/$(domid_of "$name")/data/xentest
   # I/O flows: the guest verified a write since the daemon last (re)started
   guest_ops_above "$name" "$(counter "ops-at-start.$name")" 300 || return 1
   k=$(($(counter xenblkd-kills) + 1))
-  ring=$(ring_of "$name")
+  ring=$(ring_of "$name" "$vdev")
+  [ "$vdev" = xvda ] || ring="$vdev: $ring"
   scrape "life-$k" > /dev/null || return 1
   pid=$(xenblkd_pid)
   [ -n "$pid" ] && kill -0 "$pid" || { echo "no running xenblkd to kill"; return 1; }
@@ -206,7 +213,7 @@ xenblkd_kill_restart() {
   grep 'serving backend/' "$XB_LOG" | tail -n 1 | grep -q 'recovered' || { echo "the restarted daemon recovered no device"; return 1; }
   echo "$o1" > "/run/xentest/ops-at-start.$name"
   guest_ops_above "$name" "$o1" 300 || return 1
-  waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
+  waiting=$(grep "\"pid\":$(xenblkd_pid)," "$XB_LOG" | grep "\"dev\":\"$(domid_of "$name")/$(devid_of "$vdev")\"" | grep '"msg":"dataplane started"' | tail -n 1 | sed -n 's/.*"waiting":\([0-9]*\).*/\1/p')
   xt_info "kill-$k" "$name ($ring) frozen $at, after $o1 verified writes; ${waiting:-?} requests waiting in the ring for the new daemon; I/O went on $(xt_since "$t0") s after the freeze; restarted with data path $dp"
   xt_info xenblkd-kills "$k"
   [ "${waiting:-0}" -gt 0 ] || { echo "the new daemon found no request waiting in the ring: the kill hit an idle ring"; return 1; }
@@ -214,15 +221,16 @@ xenblkd_kill_restart() {
   echo "kill $k: $waiting requests waited in the ring across the kill"
 }
 
-# stop_workload NAME: ask the guest's workload to end; it saves its manifest, verifies
-# everything and says wait-detach (or ends its workload phase)
+# stop_workload NAME [LABEL]: ask the guest's workload to end; it saves its manifest, verifies
+# everything and says wait-detach (or ends its workload phase). The fresh bytes it verified are
+# kept as LABEL (default NAME) for fresh_verified.
 stop_workload() {
   domid=$(domid_of "$1")
   xenstore-write "/local/domain/$domid/data/xentest/stop" 1 || return 1
   xt_wait_for 360 "$1's workload to end" sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/xentest/status 2> /dev/null)\" != workload ]" || return 1
   xt_wait_for 120 "$1 to save its manifest" xenstore-exists "/local/domain/$domid/data/xentest/manifest" || return 1
-  xs_guest "$1" fresh > "/run/xentest/fresh.$1"
-  echo "$1: $(xs_guest "$1" round) rounds, $(cat "/run/xentest/fresh.$1") bytes of fresh data verified, manifest $(xs_guest "$1" manifest)"
+  xs_guest "$1" fresh > "/run/xentest/fresh.${2:-$1}"
+  echo "$1: $(xs_guest "$1" round) rounds, $(cat "/run/xentest/fresh.${2:-$1}") bytes of fresh data verified, manifest $(xs_guest "$1" manifest)"
 }
 
 # fresh_verified MIN_MIB NAME...: the guests verified (sha256, O_DIRECT read-back) at least
@@ -265,18 +273,20 @@ expect_key() {
   [ "$v" = "$2" ] || { echo "$1 is '$v', expected '$2'"; return 1; }
 }
 
-# vbd_connected NAME [ORDER]: both ends Connected, with the keys libxl and blkfront expect
+# vbd_connected NAME [ORDER [VDEV [SECTORS]]]: both ends of NAME's disk VDEV (xvda) Connected,
+# with the keys libxl and blkfront expect; SECTORS: the disk's size (default: the raw image's)
 vbd_connected() {
-  domid=$(domid_of "$1") order=${2:-0} devid=51712
+  domid=$(domid_of "$1") order=${2:-0} vdev=${3:-xvda}
+  devid=$(devid_of "$vdev")
   be=/local/domain/0/backend/vbd/$domid/$devid fe=/local/domain/$domid/device/vbd/$devid
   xt_wait_for 200 "backend and frontend of $1 Connected" sh -c \
     "[ \"\$(xenstore-read $be/state 2> /dev/null)\" = 4 ] && [ \"\$(xenstore-read $fe/state 2> /dev/null)\" = 4 ]" \
     || { xenstore-ls -f "$be"; xenstore-ls -f "$fe"; return 1; }
   xenstore-ls -fp "$be"
   xenstore-ls -fp "$fe"
-  sectors=$(($(stat -c %s "$XB_IMAGE") / 512))
+  sectors=${4:-$(($(stat -c %s "$XB_IMAGE") / 512))}
   bad=0
-  for kv in online=1 hotplug-status=connected "frontend=$fe" "frontend-id=$domid" mode=w dev=xvda \
+  for kv in online=1 hotplug-status=connected "frontend=$fe" "frontend-id=$domid" mode=w "dev=$vdev" \
     device-type=disk "sectors=$sectors" sector-size=512 info=0 feature-flush-cache=1 \
     max-ring-page-order=4 feature-persistent=1 feature-max-indirect-segments=256; do
     expect_key "$be/${kv%%=*}" "${kv#*=}" || bad=1
@@ -292,7 +302,7 @@ vbd_connected() {
     xenstore-exists "$fe/ring-ref$(((1 << order) - 1))" || { echo "no last ring-ref of $((1 << order))"; bad=1; }
   fi
   [ $bad -eq 0 ] || { echo "xenstore keys differ from what libxl and blkfront expect"; return 1; }
-  xt_info "vbd-connected-$1" "$(xenstore-ls "$be" | tr -s ' ' | tr '\n' ';')"
+  xt_info "vbd-connected-$1$([ "$vdev" = xvda ] || echo "-$vdev")" "$(xenstore-ls "$be" | tr -s ' ' | tr '\n' ';')"
   echo "backend and frontend Connected with the expected keys"
 }
 

@@ -6,6 +6,8 @@
 # workload through this domain's xenstore keys data/xentest/* (dom0 writes `stop`, `phase`;
 # the domU writes `round`, `status`).
 WL=/run/xentest/wl
+# what the workload's facts are called (own_wl gives a second disk its own)
+WL_FACTS=domu
 SLOT_BYTES=8388608
 # 31 slots: 248 MiB, below the manifest's home on the disk (a 256 MiB image): the last MiB
 SLOTS=31
@@ -219,13 +221,13 @@ workload() {
 }
 
 wl_facts() {
-  xt_info domu-rounds "$(cat "$WL/rounds")"
-  xt_info domu-bytes-verified "$(cat "$WL/bytes")"
-  xt_info domu-fresh-bytes-verified "$(cat "$WL/fresh")"
-  xt_info domu-longest-stall-ms "$(($(cat "$WL/stall-max-cs") * 10))"
-  xt_info domu-longest-op-ms "$(($(cat "$WL/op-max-cs") * 10)) $(cat "$WL/op-max-what")"
-  xt_info domu-discards "$(cat "$WL/discards")"
-  xt_info domu-discard-zeroes "$(cat "$WL/discard-zeroes")"
+  xt_info "$WL_FACTS-rounds" "$(cat "$WL/rounds")"
+  xt_info "$WL_FACTS-bytes-verified" "$(cat "$WL/bytes")"
+  xt_info "$WL_FACTS-fresh-bytes-verified" "$(cat "$WL/fresh")"
+  xt_info "$WL_FACTS-longest-stall-ms" "$(($(cat "$WL/stall-max-cs") * 10))"
+  xt_info "$WL_FACTS-longest-op-ms" "$(($(cat "$WL/op-max-cs") * 10)) $(cat "$WL/op-max-what")"
+  xt_info "$WL_FACTS-discards" "$(cat "$WL/discards")"
+  xt_info "$WL_FACTS-discard-zeroes" "$(cat "$WL/discard-zeroes")"
 }
 
 # manifest_save NAME: the manifest (offset size sha256 per slot) into the disk's last MiB,
@@ -275,7 +277,7 @@ verify() {
   echo $(($(cat "$WL/bytes") + bytes)) > "$WL/bytes"
   what="$n regions"
   [ "$n" -eq "$i" ] || what="$n of $i regions"
-  xt_info "domu-verified-$2" "$what, $bytes bytes"
+  xt_info "$WL_FACTS-verified-$2" "$what, $bytes bytes"
   echo "$what ($bytes bytes) checked, $bad mismatches"
   [ "$n" -gt 0 ] || { echo "nothing to verify"; return 1; }
   [ "$bad" -eq 0 ]
@@ -295,7 +297,7 @@ disk_stat() {
 
 record_stat() {
   s=$(disk_stat "$1")
-  xt_info "domu-blockstat-$2" "$s"
+  xt_info "$WL_FACTS-blockstat-$2" "$s"
   echo "$s"
 }
 
@@ -308,3 +310,18 @@ no_io_errors() {
 
 # say PHASE to dom0 through data/xentest/phase
 say() { xs_put phase "$1"; }
+
+# own_wl FUNC NAME [ARGS...]: FUNC NAME ARGS with NAME's own workload state ($WL-NAME) and
+# facts (domu-NAME-*): a second disk of the guest, after the first one's workload
+own_wl() {
+  WL="$WL-$2" WL_FACTS="domu-$2"
+  "$@"
+}
+
+# next_workload PHASE: the last workload is over; reset the keys dom0 judges a workload by
+# (stop, ops, manifest) so the next one starts afresh, then tell dom0 PHASE
+next_workload() {
+  xs_put stop 0 && xs_put ops 0 && xs_put status idle || return 1
+  xenstore-rm data/xentest/manifest 2> /dev/null
+  say "$1"
+}

@@ -57,6 +57,29 @@ function killsByRing(kills, ring) {
   return [...groups].map(([guest, ks]) => `${ks.join(', ')}: ${guest}${ring(guest) ? ` (${ring(guest)})` : ''}`).join('; ');
 }
 
+/**
+ * The qcow2 disk (served through qemu-storage-daemon): attach, the guest's workload on it, the
+ * storage daemon adopted across the kill, detach, `qemu-img check` and dom0's check of its data.
+ */
+function qcow2Row(infos) {
+  if (infos['qcow2-attach-seconds'] === undefined) return undefined;
+  const parts = [`xenblkd attach ${infos['qcow2-attach-seconds']} s`];
+  const fresh = Object.keys(infos)
+    .map((k) => /^(domu\d+)\.domu-(xvd[b-z])-fresh-bytes-verified$/.exec(k))
+    .find(Boolean);
+  if (fresh) {
+    const [key, guest, vdev] = fresh;
+    parts[0] = `${guest} ${vdev}: ${parts[0]}`;
+    const read = leadingNumber(infos[`${guest}.domu-${vdev}-bytes-verified`]);
+    parts.push(`${mib(leadingNumber(infos[key]))} of fresh data verified${read === undefined ? '' : ` (${mib(read)} read back)`}`);
+  }
+  if (infos['qcow2-storage-daemon-adopted'] !== undefined) parts.push(`qemu-storage-daemon ${infos['qcow2-storage-daemon-adopted']}`);
+  if (infos['qcow2-detach-seconds'] !== undefined) parts.push(`xenblkd detach ${infos['qcow2-detach-seconds']} s, its storage daemon stopped`);
+  if (infos['qcow2-check'] !== undefined) parts.push(`qemu-img check: ${String(infos['qcow2-check']).trim()}`);
+  if (infos['image-check-qcow2'] !== undefined) parts.push(`${infos['image-check-qcow2']} checked again in the image from dom0`);
+  return parts.join('; ');
+}
+
 function stepCounts(steps) {
   const c = { passed: 0, failed: 0, skipped: 0 };
   for (const s of steps) c[s.status === 'PASS' ? 'passed' : s.status === 'SKIP' ? 'skipped' : 'failed']++;
@@ -112,7 +135,7 @@ function resultRows(report) {
   }
   if (perGuest.length) {
     const image = Object.keys(infos)
-      .filter((k) => k.startsWith('image-check-'))
+      .filter((k) => k.startsWith('image-check-') && k !== 'image-check-qcow2')
       .map((k) => /(\d+) bytes/.exec(infos[k]))
       .filter(Boolean)
       .reduce((s, m) => s + Number(m[1]), 0);
@@ -160,6 +183,8 @@ function resultRows(report) {
   if (plug.length) rows.push(['unplug and replug in a running guest', plug.join(', ')]);
   const previous = guests.map((d) => [d, g(d, 'domu-verified-previous')]).find(([, v]) => v !== undefined);
   if (previous) rows.push(['reconnect (a new domU on the same disk)', `${previous[0]} found the previous guest's data: ${previous[1]}`]);
+  const qcow2 = qcow2Row(infos);
+  if (qcow2) rows.push(['qcow2 disk through qemu-storage-daemon (plugged into a running guest)', qcow2]);
 
   const v = report.versions ?? {};
   rows.push(['versions', `Xen ${v.xen ?? '?'}, Linux ${v.linux ?? '?'} (dom0 and domU), ${v.qemu ?? 'QEMU ?'}, Node ${v.node ?? '?'}`]);
