@@ -64,12 +64,17 @@ export interface RbdLib {
 
 /**
  * The update watch callback type (rbd_update_callback_t). koffi's type names are per process,
- * while this module may be loaded more than once in one (test runners): declared once, kept on
- * globalThis.
+ * while this module may be loaded more than once in one (test runners): declared once, found by
+ * name after that.
  */
-const UPDATE_CALLBACK = Symbol.for('xenblkd.rbd_update_callback_t');
-export const UpdateCallback: ReturnType<typeof koffi.proto> = ((globalThis as Record<symbol, unknown>)[UPDATE_CALLBACK] ??=
-  koffi.proto('void rbd_update_callback_t(void *arg)')) as ReturnType<typeof koffi.proto>;
+function updateCallbackType(): ReturnType<typeof koffi.proto> {
+  try {
+    return koffi.type('rbd_update_callback_t') as ReturnType<typeof koffi.proto>;
+  } catch {
+    return koffi.proto('void rbd_update_callback_t(void *arg)');
+  }
+}
+export const UpdateCallback = updateCallbackType();
 
 const libs = new Map<string, RbdLib>();
 
