@@ -19,7 +19,11 @@ describe('a qcow2 disk served through qemu-storage-daemon', () => {
   let world: DaemonWorld;
   let image: string;
   afterEach(async () => {
+    // A stopped daemon leaves its storage daemons serving (by design): a test that failed midway
+    // must not leave them behind.
+    const strays = world ? pidsOf('qemu-storage-daemon', world.dir) : [];
     await world?.close();
+    for (const pid of strays) process.kill(pid, 'SIGTERM');
   });
 
   it('survives SIGKILLs of xenblkd (adopted) and of the storage daemon (restarted); stops with the disk; qemu-img check is clean', async () => {
