@@ -81,9 +81,8 @@ export async function startStorage(o: { store: EventStore; stateDir: string; log
         const parsed = parseTarget(t);
         if (parsed.ok && parsed.value.driver === 'qsd') wanted.add(formatTarget(parsed.value));
       }
-      const records = await eventStoreQsdJournal(o.store).list();
-      const ids = new Set(records.filter((r) => wanted.has(r.target)).map((r) => r.id));
-      const stopped = await qsd.reconcile(ids);
+      // The supervisor takes canonical targets (their ids follow from them).
+      const stopped = await qsd.reconcile(wanted);
       if (stopped.length > 0) log.info({ stopped }, 'storage daemons no device uses any more stopped');
     },
     close() {

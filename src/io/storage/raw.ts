@@ -18,6 +18,7 @@ import { probeBlockDevice } from './blockdev';
 import { memoryFileSystem } from './memory-fs';
 import { openErrorMessage, StorageError } from './errors';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions } from './port';
+import { bufferProblem, rangeProblem } from './bounds';
 
 const SECTOR = 512;
 const { EAGAIN, EOPNOTSUPP } = os.constants.errno;
@@ -519,11 +520,8 @@ class RawImageFile implements RawImage {
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
     if (this.closing !== null) return this.refuse('EBADF', 'image closed');
-    const inBuffer =
-      Number.isSafeInteger(bufOffset) && Number.isSafeInteger(len) && bufOffset >= 0 && len >= 0;
-    if (!inBuffer || bufOffset + len > buf.byteLength) {
-      return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
-    }
+    const outside = bufferProblem(what, buf, bufOffset, len);
+    if (outside !== null) return this.refuse('EINVAL', outside);
     const align = this.sectorSize;
     if (this.direct && (pos % align !== 0 || len % align !== 0)) {
       return this.refuse('EINVAL', `${what}: O_DIRECT needs ${align}-byte multiples (pos ${pos}, ${len} bytes)`);
@@ -532,10 +530,8 @@ class RawImageFile implements RawImage {
   }
 
   private checkRange(what: string, len: number, pos: number): StorageError | null {
-    const valid = Number.isSafeInteger(pos) && Number.isSafeInteger(len) && pos >= 0 && len >= 0;
-    if (!valid || pos > this.size || len > this.size - pos) {
-      return this.refuse('ERANGE', `${what} of ${len} bytes at ${pos} outside an image of ${this.size} bytes`);
-    }
+    const outside = rangeProblem(what, len, pos, this.size);
+    if (outside !== null) return this.refuse('ERANGE', outside);
     return null;
   }
 

@@ -4,6 +4,7 @@
 // Per request on the hot path: no promise, no closure; a slot is reused and its 28-byte header
 // buffer with it. Handles are (generation, slot index): a reply the table does not expect ends
 // the connection and counts as a lost server; nothing unexpected reaches a caller's buffer.
+import { bufferProblem, rangeProblem } from '../bounds';
 import { StorageError } from '../errors';
 import { formatTarget } from '../target';
 import type { BlockImage, DiscardSupport, IoCallback, OpenImageOptions, StorageCapabilities } from '../port';
@@ -537,18 +538,14 @@ class NbdImageImpl implements NbdImage {
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
     if (this.closing !== null) return this.refuse('EBADF', 'image closed');
-    const inBuffer = Number.isSafeInteger(bufOffset) && Number.isSafeInteger(len) && bufOffset >= 0 && len >= 0;
-    if (!inBuffer || bufOffset + len > buf.byteLength) {
-      return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
-    }
+    const outside = bufferProblem(what, buf, bufOffset, len);
+    if (outside !== null) return this.refuse('EINVAL', outside);
     return this.checkRange(what, len, pos);
   }
 
   private checkRange(what: string, len: number, pos: number): StorageError | null {
-    const valid = Number.isSafeInteger(pos) && Number.isSafeInteger(len) && pos >= 0 && len >= 0;
-    if (!valid || pos > this.sizeBytes || len > this.sizeBytes - pos) {
-      return this.refuse('ERANGE', `${what} of ${len} bytes at ${pos} outside an image of ${this.sizeBytes} bytes`);
-    }
+    const outside = rangeProblem(what, len, pos, this.sizeBytes);
+    if (outside !== null) return this.refuse('ERANGE', outside);
     if (this.sectorSize > SECTOR && (pos % this.sectorSize !== 0 || len % this.sectorSize !== 0)) {
       return this.refuse('EINVAL', `${what}: the export needs ${this.sectorSize}-byte multiples (pos ${pos}, ${len} bytes)`);
     }

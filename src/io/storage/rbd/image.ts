@@ -10,6 +10,7 @@ import { StorageError } from '../errors';
 import type { BlockImage, DiscardSupport, IoCallback, StorageCapabilities } from '../port';
 import { callAsync, EVENT_TYPE_EVENTFD, UpdateCallback, type RbdLib } from './lib';
 import { removeOwner } from './owner';
+import { bufferProblem, rangeProblem } from '../bounds';
 
 export interface RbdLogger {
   info(obj: object, msg: string): void;
@@ -413,10 +414,8 @@ export class RbdImageHandle implements RbdImage {
 
   private check(what: string, buf: Uint8Array, bufOffset: number, len: number, pos: number): StorageError | null {
     if (this.closing !== null) return this.refuse('EBADF', 'image closed');
-    const inBuffer = Number.isSafeInteger(bufOffset) && Number.isSafeInteger(len) && bufOffset >= 0 && len >= 0;
-    if (!inBuffer || bufOffset + len > buf.byteLength) {
-      return this.refuse('EINVAL', `${what}: ${len} bytes at offset ${bufOffset} of a ${buf.byteLength}-byte buffer`);
-    }
+    const outside = bufferProblem(what, buf, bufOffset, len);
+    if (outside !== null) return this.refuse('EINVAL', outside);
     if (len > this.capabilities.maxTransferBytes) {
       return this.refuse('EINVAL', `${what} of ${len} bytes is larger than ${this.capabilities.maxTransferBytes}`);
     }
@@ -424,10 +423,8 @@ export class RbdImageHandle implements RbdImage {
   }
 
   private checkRange(what: string, len: number, pos: number): StorageError | null {
-    const valid = Number.isSafeInteger(pos) && Number.isSafeInteger(len) && pos >= 0 && len >= 0;
-    if (!valid || pos > this.size || len > this.size - pos) {
-      return this.refuse('ERANGE', `${what} of ${len} bytes at ${pos} outside an image of ${this.size} bytes`);
-    }
+    const outside = rangeProblem(what, len, pos, this.size);
+    if (outside !== null) return this.refuse('ERANGE', outside);
     return null;
   }
 
